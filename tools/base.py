@@ -1,0 +1,104 @@
+"""What every polychat tool shares: its context, its result and its base class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.tools import BaseTool
+from pydantic import ConfigDict
+
+from agent.artifacts import Artifact, ArtifactStore
+from agent.config import Settings
+from agent.errors import ToolError
+from agent.models import ModelManager
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(label, done, total)`` during long work (diffusion steps, chunks)."""
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool may use besides its arguments.
+
+    Attributes:
+        settings: the settings in force.
+        models: the shared model manager (the only way to get a model).
+        artifacts: the session's artifact store (ids in, ids out).
+        turn: the current turn number, recorded on artifacts the tool makes.
+        step: the current step number in the plan.
+        progress: optional progress callback for long work.
+        overrides: one-off model/backend/device per call (CLI ``--model`` etc.).
+    """
+
+    settings: Settings
+    models: ModelManager
+    artifacts: ArtifactStore
+    turn: int = 0
+    step: int | None = None
+    progress: ProgressCallback | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, label: str, done: int, total: int) -> None:
+        """Report progress if anyone listens."""
+        if self.progress is not None:
+            self.progress(label, done, total)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``ModelManager.get/use`` from the overrides."""
+        return {k: v for k, v in self.overrides.items() if k in ("model", "backend", "device", "dtype") and v}
+
+    def generated(self, tool: str) -> dict[str, Any]:
+        """Origin keyword arguments for an artifact this tool makes."""
+        return {"origin": "generated", "turn": self.turn, "step": self.step, "tool": tool}
+
+
+@dataclass
+class ToolResult:
+    """What a tool returns.
+
+    Attributes:
+        text: the text result (a transcript, a caption, a translation, or a short
+            line such as "Made image-2."); the next step of a plan reads it.
+        artifacts: media the tool produced, already in the artifact store.
+        data: structured extras for JSON output (language, segments, seed, ...).
+    """
+
+    text: str
+    artifacts: list[Artifact] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class PolychatTool(BaseTool):
+    """Base class of the eight tools: a langchain-core tool bound to a ``ToolContext``.
+
+    Subclasses implement ``execute(**args) -> ToolResult``. Through langchain
+    (``invoke``) the tool answers ``(text, ToolResult)`` as content and artifact.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    context: ToolContext
+    response_format: str = "content_and_artifact"
+
+    def execute(self, **kwargs: Any) -> ToolResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run(self, *args: Any, run_manager: Any = None, **kwargs: Any) -> tuple[str, ToolResult]:
+        result = self.execute(**kwargs)
+        return result.text, result
+
+    # helpers shared by the tools -------------------------------------------------
+    def check_text(self, text: str, what: str = "text") -> str:
+        """Strip text and enforce the non-empty and length limits."""
+        text = (text or "").strip()
+        if not text:
+            raise ToolError(f"The {what} is empty; give {self.name} some words to work with.")
+        limit = self.context.settings.max_text_chars
+        if len(text) > limit:
+            raise ToolError(
+                f"The {what} is {len(text)} characters long; the limit is {limit} "
+                f"(set POLYCHAT_MAX_TEXT_CHARS to raise it)."
+            )
+        return text
