@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "agent.cli_audio",
     "agent.cli_image",
     "agent.cli_speech",
+    "agent.cli_imagine",
+    "agent.cli_translate",
     "agent.cli_chat",
     "agent.cli_serve",
 )
