@@ -1,0 +1,372 @@
+"""speak_text: text to speech with SpeechT5 (and its HiFi-GAN vocoder) or Piper.
+
+Text is split into sentences (long ones at commas, then between words) so no piece
+passes the model's input limit; each piece is spoken on its own and the pieces are
+joined with a short pause. ``synthesize_sentences`` yields the audio piece by piece,
+so a caller can start playing the first sentence while the rest is being made.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agent.errors import ToolError
+from tools.base import PolychatTool, ToolContext, ToolResult
+from tools.voices import (
+    SPEECHT5_VOICES,
+    PiperVoiceRef,
+    find_piper_voice,
+    find_speecht5_voice,
+    load_voice,
+    piper_voices,
+)
+
+log = logging.getLogger(__name__)
+
+SLOT = "speak_text"
+VOCODER_SLOT = "speak_text_vocoder"
+SILENCE_SECONDS = 0.15  # s of silence between two spoken pieces
+MAX_PIECE_CHARS: dict[str, int] = {  # characters per piece, well inside each model's input limit
+    "speecht5": 250,  # SpeechT5 reads characters; its text positions stop at 600
+    "piper": 400,
+}
+DEFAULT_MAX_CHARS = 250  # characters per piece when the backend is not known
+SPEECHT5_STEPS_PER_TOKEN = 4  # decoder steps allowed per input character (a step is 2 frames, 32 ms)
+SPEECHT5_MIN_STEPS = 32  # decoder steps allowed however short the text (about 1 s)
+FALLBACK_SAMPLE_RATE = 16_000  # Hz, SpeechT5's rate when the vocoder config does not say
+SPEECHT5_SEED = 0  # SpeechT5 keeps dropout on while speaking; a fixed seed makes it repeatable
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+")
+_CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|[，；、]")
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "fig", "approx", "mt"}
+)
+
+
+# --------------------------------------------------------------------------- splitting text
+
+
+def _split_at(text: str, pattern: re.Pattern[str], *, keep: Any = None) -> list[str]:
+    """Cut ``text`` after each match of ``pattern`` (for which ``keep(text, match)`` is not True)."""
+    parts: list[str] = []
+    start = 0
+    for match in pattern.finditer(text):
+        if keep is not None and keep(text, match):
+            continue
+        parts.append(text[start : match.end()])
+        start = match.end()
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _is_abbreviation(text: str, match: re.Match[str]) -> bool:
+    """Whether a full stop ends a title or abbreviation ("Dr.", "e.g.") rather than a sentence."""
+    if match.group() != ".":
+        return False
+    word = text[: match.start()].rsplit(maxsplit=1)[-1:] or [""]
+    word = word[0].lower().lstrip("(\"'“‘")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _pack(parts: list[str], max_chars: int) -> list[str]:
+    """Join consecutive parts with spaces while the result stays within ``max_chars``."""
+    packed: list[str] = []
+    for part in parts:
+        if packed and len(packed[-1]) + 1 + len(part) <= max_chars:
+            packed[-1] = f"{packed[-1]} {part}"
+        else:
+            packed.append(part)
+    return packed
+
+
+def _split_long(sentence: str, max_chars: int) -> list[str]:
+    """Split one sentence longer than ``max_chars`` at clause marks, then between words."""
+    pieces: list[str] = []
+    for clause in _pack(_split_at(sentence, _CLAUSE_END), max_chars):
+        if len(clause) <= max_chars:
+            pieces.append(clause)
+            continue
+        words: list[str] = []
+        for word in clause.split():  # a word longer than a piece is cut into pieces
+            words.extend(word[i : i + max_chars] for i in range(0, len(word), max_chars))
+        pieces.extend(_pack(words, max_chars))
+    return pieces
+
+
+def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
+    """Split text into sentences short enough to speak one at a time.
+
+    Lines and sentence ends (``. ! ? …`` before a space, or ``。！？``) separate
+    sentences, except after abbreviations such as "Dr." or "e.g."; a sentence longer
+    than ``max_chars`` is split at commas, semicolons and dashes, then between words.
+    Pieces without a letter or digit (stray punctuation) are dropped: there is
+    nothing in them to say.
+
+    Args:
+        text: the text to speak.
+        max_chars: the most characters one piece may have.
+
+    Returns:
+        The pieces in order, whitespace collapsed; empty when there is nothing to say.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be positive, not {max_chars}")
+    pieces: list[str] = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        for sentence in _split_at(line, _SENTENCE_END, keep=_is_abbreviation):
+            pieces.extend([sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars))
+    return [p for p in pieces if any(ch.isalnum() for ch in p)]
+
+
+# --------------------------------------------------------------------------- voices
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """The voice a request will be spoken in.
+
+    Attributes:
+        backend: ``speecht5`` or ``piper``.
+        name: the voice's name as ``list_voices`` shows it.
+        piper: for Piper, the voice file and speaker.
+    """
+
+    backend: str
+    name: str
+    piper: PiperVoiceRef | None = None
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice on offer, for ``polychat speak --list-voices`` and the chat UI."""
+
+    name: str
+    description: str
+    backend: str
+    default: bool = False
+
+
+def speech_backend(context: ToolContext) -> str:
+    """The backend speak_text will use in this context (nothing is loaded)."""
+    overrides = {k: v for k, v in context.model_kwargs().items() if k in ("model", "backend")}
+    return context.models.choose(SLOT, **overrides).backend
+
+
+def _installed_piper_voices(context: ToolContext) -> dict[str, PiperVoiceRef]:
+    """The Piper voices beside the configured voice model (which gets loaded: it is quick)."""
+    with context.models.use(SLOT, **context.model_kwargs()) as bundle:
+        model_path = Path(bundle.path)
+    return piper_voices(model_path)
+
+
+def choose_voice(context: ToolContext, voice: str | None = None) -> VoiceChoice:
+    """Resolve a voice name for the backend in use.
+
+    ``voice`` wins; else the ``voice`` setting when this backend has it (a setting
+    naming another backend's voice is ignored); else the backend's first voice.
+
+    Raises:
+        ToolError: ``voice`` names no voice of this backend (the sentence lists them).
+    """
+    backend = speech_backend(context)
+    requested = (voice or "").strip()
+    configured = (context.settings.voice or "").strip()
+    if backend == "piper":
+        voices = _installed_piper_voices(context)
+        find = lambda name: find_piper_voice(name, voices)  # noqa: E731
+        first = next(iter(voices))
+    else:
+        find = find_speecht5_voice
+        first = next(iter(SPEECHT5_VOICES))
+    if not requested and configured:
+        try:
+            find(configured)
+            requested = configured
+        except ToolError:
+            log.info("The voice setting %r is not a %s voice; using %s.", configured, backend, first)
+    if backend == "piper":
+        ref = find(requested or first)
+        return VoiceChoice("piper", ref.name, ref)
+    return VoiceChoice(backend, find(requested or first).name)
+
+
+def list_voices(context: ToolContext) -> list[VoiceInfo]:
+    """The voices of the backend in use, the default one marked."""
+    default = choose_voice(context).name
+    if speech_backend(context) == "piper":
+        voices = _installed_piper_voices(context)
+        return [VoiceInfo(v.name, v.description, "piper", v.name == default) for v in voices.values()]
+    return [
+        VoiceInfo(v.name, f"{v.description} (CMU ARCTIC)", "speecht5", v.name == default)
+        for v in SPEECHT5_VOICES.values()
+    ]
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def _clean(audio: np.ndarray) -> np.ndarray:
+    """Float32 mono samples without NaN, scaled down if they would clip."""
+    audio = np.nan_to_num(np.asarray(audio, dtype=np.float32).reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return audio / peak if peak > 1.0 else audio
+
+
+def _speecht5_piece(tts: Any, vocoder: Any, speaker: Any, piece: str) -> np.ndarray:
+    """Speak one piece with a loaded SpeechT5 bundle and HiFi-GAN bundle."""
+    import torch
+
+    config = tts.model.config
+    input_ids = tts.processor.tokenizer(piece, return_tensors="pt", normalize=True)["input_ids"]
+    if input_ids.shape[1] > config.max_text_positions:
+        log.warning("A piece of %d tokens was cut to SpeechT5's %d.", input_ids.shape[1], config.max_text_positions)
+        input_ids = input_ids[:, : config.max_text_positions]
+    tokens = input_ids.shape[1]
+    # Bound the decoder so a voice that never predicts "stop" cannot babble on.
+    steps = min(max(SPEECHT5_MIN_STEPS, SPEECHT5_STEPS_PER_TOKEN * tokens), config.max_speech_positions - 1)
+    # The decoder pre-net applies dropout even in eval mode (by design), so each piece
+    # is spoken under a fixed seed: the same text and voice always give the same audio.
+    devices = [torch.device(tts.device).index or 0] if str(tts.device).startswith("cuda") else []
+    with torch.inference_mode(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(SPEECHT5_SEED)
+        waveform = tts.model.generate_speech(
+            input_ids.to(tts.device),
+            speaker,
+            vocoder=vocoder.model,
+            maxlenratio=(steps + 0.5) * config.reduction_factor / tokens,
+        )
+    return _clean(waveform.float().cpu().numpy())
+
+
+def _speecht5_audio(context: ToolContext, pieces: list[str], voice: VoiceChoice) -> Iterator[tuple[np.ndarray, int]]:
+    import torch
+
+    kwargs = context.model_kwargs()
+    device_kwargs = {k: v for k, v in kwargs.items() if k in ("device", "dtype")}  # not speak_text's model
+    with context.models.use(SLOT, **kwargs) as tts:
+        embedding = load_voice(voice.name, context.settings, model_path=tts.path)
+        speaker = torch.from_numpy(embedding)[None].to(tts.device, dtype=tts.dtype)
+        with context.models.use(VOCODER_SLOT, **device_kwargs) as vocoder:
+            sample_rate = int(getattr(vocoder.model.config, "sampling_rate", 0) or FALLBACK_SAMPLE_RATE)
+            for piece in pieces:
+                yield _speecht5_piece(tts, vocoder, speaker, piece), sample_rate
+
+
+def _piper_audio(context: ToolContext, pieces: list[str], voice: VoiceChoice) -> Iterator[tuple[np.ndarray, int]]:
+    from piper import SynthesisConfig
+
+    assert voice.piper is not None
+    kwargs = {**context.model_kwargs(), "model": str(voice.piper.model_file), "backend": "piper"}
+    with context.models.use(SLOT, **kwargs) as bundle:
+        sample_rate = int(bundle.extra.get("sample_rate") or bundle.model.config.sample_rate)
+        syn_config = SynthesisConfig(speaker_id=voice.piper.speaker_id)
+        for piece in pieces:
+            chunks = [chunk.audio_float_array for chunk in bundle.model.synthesize(piece, syn_config)]
+            audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+            yield _clean(audio), sample_rate
+
+
+def _synthesize(context: ToolContext, pieces: list[str], voice: VoiceChoice) -> Iterator[tuple[np.ndarray, int]]:
+    """One ``(samples, sample_rate)`` per piece, in order (a piece may give no samples)."""
+    run = _piper_audio if voice.backend == "piper" else _speecht5_audio
+    yield from run(context, pieces, voice)
+
+
+def synthesize_sentences(
+    context: ToolContext, text: str, voice: str | None = None
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Speak text sentence by sentence, yielding each sentence's audio as soon as it is made.
+
+    Nothing is loaded until the first item is asked for. Consecutive items are
+    meant to be played with a short pause between them (``SILENCE_SECONDS``).
+
+    Args:
+        context: the tool context (models, settings, overrides).
+        text: the text to speak.
+        voice: a voice name (None: the configured or default voice).
+
+    Yields:
+        ``(samples, sample_rate)``: float32 mono samples in [-1, 1] and their rate in Hz.
+
+    Raises:
+        ToolError: unknown voice; the speech model or voices are not on this machine.
+    """
+    choice = choose_voice(context, voice)
+    pieces = split_sentences(text, MAX_PIECE_CHARS.get(choice.backend, DEFAULT_MAX_CHARS))
+    for audio, sample_rate in _synthesize(context, pieces, choice):
+        if audio.size:
+            yield audio, sample_rate
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+class SpeakTextInput(BaseModel):
+    text: str = Field(description="The exact words to say aloud, in English.")
+    voice: str | None = Field(
+        default=None,
+        description=(
+            "Optional voice name. SpeechT5 voices: slt (US female), clb (US female), bdl (US male), "
+            "rms (US male), awb (Scottish male), jmk (Canadian male), ksp (Indian male); the Piper "
+            "voice is joe. Leave empty for the default voice."
+        ),
+    )
+
+
+class SpeakTextTool(PolychatTool):
+    """Text to speech: the words become a 16-bit WAV audio artifact."""
+
+    name: str = "speak_text"
+    description: str = (
+        "Say text aloud: turns English text into spoken audio (a WAV file). Use when the user asks "
+        "to say, speak, read out or pronounce something, or wants the answer as a voice message."
+    )
+    args_schema: type[BaseModel] = SpeakTextInput
+
+    def execute(self, text: str, voice: str | None = None, **_: Any) -> ToolResult:
+        """Speak ``text`` and store the audio.
+
+        Raises:
+            ToolError: empty or too long text, no words in it, unknown voice, or the
+                model or voices missing.
+        """
+        text = self.check_text(text)
+        choice = choose_voice(self.context, voice)
+        pieces = split_sentences(text, MAX_PIECE_CHARS.get(choice.backend, DEFAULT_MAX_CHARS))
+        if not pieces:
+            raise ToolError("The text has no words to say; give speak_text some words, not only punctuation.")
+        parts: list[np.ndarray] = []
+        sample_rate = FALLBACK_SAMPLE_RATE
+        self.context.report("Speaking", 0, len(pieces))
+        for done, (audio, sample_rate) in enumerate(_synthesize(self.context, pieces, choice), start=1):
+            if audio.size:
+                if parts:
+                    parts.append(np.zeros(int(SILENCE_SECONDS * sample_rate), dtype=np.float32))
+                parts.append(audio)
+            self.context.report("Speaking", done, len(pieces))
+        if not parts:
+            raise ToolError("The voice produced no sound for this text; rephrase it with ordinary words.")
+        samples = np.concatenate(parts)
+        artifact = self.context.artifacts.add_audio(samples, sample_rate, **self.context.generated(self.name))
+        seconds = round(samples.size / sample_rate, 2)
+        return ToolResult(
+            text=f"Spoke {seconds:.1f} s of audio as {artifact.id}.",
+            artifacts=[artifact],
+            data={
+                "audio": artifact.id,
+                "seconds": seconds,
+                "sample_rate": sample_rate,
+                "voice": choice.name,
+                "backend": choice.backend,
+                "sentences": len(pieces),
+            },
+        )
