@@ -96,9 +96,11 @@ def load_rapidocr(path: Path, device: str, dtype: Any) -> Bundle:
 
 
 def load_stable_diffusion(path: Path, device: str, dtype: Any) -> Bundle:
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype)
+    pipe = StableDiffusionPipeline.from_pretrained(path, dtype=dtype)
+    # DPM-Solver++ finishes an image in 20-25 steps, where the stock PNDM scheduler needs ~50.
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # the tool reports steps itself
     return Bundle(pipe, None, device, dtype, path)
