@@ -77,7 +77,7 @@ TINY_SOURCES: dict[str, tuple[str, str]] = {
 OFFLINE_FALLBACKS: dict[str, tuple[tuple[str, str], ...]] = {
     "transcribe_audio": (("faster-whisper", "package:whisper-base"), ("faster-whisper", "package:whisper-tiny.en")),
     "translate_speech": (("faster-whisper", "package:whisper-base"),),
-    "read_image_text": (("rapidocr", "package:rapidocr"), ("tesseract", "system:tesseract")),
+    "read_image_text": (("tesseract", "system:tesseract"), ("rapidocr", "package:rapidocr")),
     "speak_text": (("piper", "package:piper-joe"),),
 }
 
