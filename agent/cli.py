@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "agent.cli_translate",
     "agent.cli_chat",
     "agent.cli_serve",
+    "agent.cli_bench",
 )
 
 
