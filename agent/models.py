@@ -111,9 +111,15 @@ class ModelManager:
         return self._device
 
     # -- loading ----------------------------------------------------------------
-    def choose(self, slot: str, *, model: str | None = None, backend: str | None = None) -> catalog.ModelChoice:
+    def choose(
+        self, slot: str, *, model: str | None = None, backend: str | None = None, settings: Settings | None = None
+    ) -> catalog.ModelChoice:
         """Which model ``slot`` will use (no loading, no network)."""
-        return catalog.resolve(slot, self.settings, model=model, backend=backend)
+        return catalog.resolve(slot, settings or self.settings, model=model, backend=backend)
+
+    def bound(self, settings: Settings) -> BoundModels:
+        """A view of this manager that chooses models by ``settings`` (shares the loaded models)."""
+        return BoundModels(self, settings)
 
     def get(
         self,
@@ -124,6 +130,7 @@ class ModelManager:
         device: str | None = None,
         dtype: str | None = None,
         variant: dict[str, str] | None = None,
+        settings: Settings | None = None,
     ) -> LoadedModel:
         """The loaded model for a slot, loading it on first use.
 
@@ -134,12 +141,13 @@ class ModelManager:
             device: one-off device (``cpu``, ``cuda``, ``mps``; default: settings).
             dtype: one-off dtype name (``float32``, ``float16``; default: settings).
             variant: values for a templated source, e.g. a translation pair.
+            settings: choose the model by these settings instead of the manager's.
 
         Raises:
             ModelUnavailableError: weights absent and not fetchable now (one sentence).
         """
-        choice = self.choose(slot, model=model, backend=backend)
-        return self.load(choice, device=device, dtype=dtype, variant=variant)
+        choice = self.choose(slot, model=model, backend=backend, settings=settings)
+        return self.load(choice, device=device, dtype=dtype, variant=variant, settings=settings)
 
     def load(
         self,
@@ -148,15 +156,17 @@ class ModelManager:
         device: str | None = None,
         dtype: str | None = None,
         variant: dict[str, str] | None = None,
+        settings: Settings | None = None,
     ) -> LoadedModel:
         """Load (or reuse) the model of a resolved choice."""
+        settings = settings or self.settings
         family = choice.family
         if family not in self._loaders:
             raise ConfigError(f"{choice.slot} cannot be loaded by polychat itself (backend {choice.backend}).")
         the_device = resolve_device(device) if device else self.device
         is_torch = family in TORCH_FAMILIES
-        the_dtype = resolve_dtype(dtype or self.settings.dtype, the_device) if is_torch else None
-        path = weights.materialize(choice, self.settings, variant=variant)
+        the_dtype = resolve_dtype(dtype or settings.dtype, the_device) if is_torch else None
+        path = weights.materialize(choice, settings, variant=variant)
         key: ModelKey = (family, str(path), the_device, str(the_dtype).removeprefix("torch.") if the_dtype else "-")
 
         with self._lock:
@@ -266,6 +276,35 @@ class ModelManager:
         """Stop the idle sweeper and unload everything."""
         self._stop.set()
         self.unload_all()
+
+
+class BoundModels:
+    """The manager seen through other settings: choices follow them, models are shared.
+
+    A session whose settings name another model (or a per-user override) gets its own
+    choice, while two sessions naming the same checkpoint still share one instance.
+    """
+
+    def __init__(self, manager: ModelManager, settings: Settings) -> None:
+        self.manager = manager
+        self.settings = settings
+
+    def choose(self, slot: str, **kwargs: Any) -> catalog.ModelChoice:
+        return self.manager.choose(slot, settings=self.settings, **kwargs)
+
+    def get(self, slot: str, **kwargs: Any) -> LoadedModel:
+        return self.manager.get(slot, settings=self.settings, **kwargs)
+
+    def load(self, choice: catalog.ModelChoice, **kwargs: Any) -> LoadedModel:
+        return self.manager.load(choice, settings=self.settings, **kwargs)
+
+    @contextmanager
+    def use(self, slot: str, **kwargs: Any) -> Iterator[Bundle]:
+        with self.manager.use(slot, settings=self.settings, **kwargs) as bundle:
+            yield bundle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.manager, name)
 
 
 def _free_memory() -> None:
