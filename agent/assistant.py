@@ -19,6 +19,11 @@ from agent.plan import STEP_REF, Plan, Step, step_ref
 
 log = logging.getLogger(__name__)
 
+NO_CHAT_MODEL = (
+    "There is no chat model on this machine for open conversation "
+    "(run 'polychat models pull chat', or set POLYCHAT_CHAT_URL to an Ollama or OpenAI-compatible server)."
+)
+
 
 @dataclass
 class Reply:
@@ -30,6 +35,7 @@ class Reply:
     steps: list[StepOutcome] = field(default_factory=list)
     user_text: str = ""  # what the user said: their text, or their voice note's transcript
     turn: int = 0
+    transcript: str = ""  # the voice note's transcript, when the turn was one
 
     @property
     def images(self) -> list[Artifact]:
@@ -40,13 +46,16 @@ class Reply:
         return [a for a in self.artifacts if a.kind == "audio"]
 
     def to_json(self) -> dict[str, Any]:
-        """The turn's JSON shape (CLI ``--json``, HTTP API)."""
-        return {
+        """The turn's JSON shape (CLI ``--json``, HTTP API); a voice note adds its ``transcript``."""
+        shape: dict[str, Any] = {
             "text": self.text,
             "plan": self.plan,
             "artifacts": [{"id": a.id, "kind": a.kind, "path": str(a.path)} for a in self.artifacts],
             "steps": [s.to_json() for s in self.steps],
         }
+        if self.transcript:
+            shape["transcript"] = self.transcript
+        return shape
 
 
 def shift_refs(step: Step, offset: int) -> Step:
@@ -168,6 +177,7 @@ class Assistant:
             steps=record.outcomes,
             user_text=user_text,
             turn=turn_number,
+            transcript=user_text if 0 in hidden_steps else "",
         )
         self._remember(session, turn_number, reply, attachments, voice, record)
         return reply
@@ -211,7 +221,7 @@ class Assistant:
 
         model = self.chat_model
         if model is None:
-            return describe_capabilities()
+            return f"{NO_CHAT_MODEL}\n\n{describe_capabilities()}"
         messages: list[Any] = [SystemMessage(prompts.load("system.txt").strip())]
         for past in session.history(self.settings.history_turns):
             if past.user_text:

@@ -88,6 +88,7 @@ def test_conversation_without_a_chat_model_lists_what_it_can_do(tiny_settings, t
     reply = Assistant(settings, tiny_manager).respond(session, "write a poem about the sea")
     assert reply.plan == []
     assert "draw a picture" in reply.text and "read text aloud" in reply.text
+    assert reply.text.startswith("There is no chat model on this machine")
 
 
 def test_conversation_goes_to_the_chat_model_with_history(tiny_settings, tiny_manager, session):
@@ -138,6 +139,7 @@ def test_voice_note_is_transcribed_routed_and_answered_in_speech(tiny_settings, 
     assert "kite" in reply.plan[1]["args"]["prompt"].lower()
     assert reply.audio and reply.images
     assert session.turns[-1].user_text == reply.user_text
+    assert reply.to_json()["transcript"] == reply.user_text
 
 
 @pytest.mark.real_weights

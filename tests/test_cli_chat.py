@@ -59,7 +59,7 @@ def test_ask_json_runs_a_turn_and_copies_media_out(data_dir, tmp_path):
     result = _polychat(["ask", "draw a red kite", "--json", "--out", str(tmp_path / "out")], data_dir)
     assert result.returncode == 0, result.stderr
     turn = json.loads(result.stdout)
-    assert set(turn) == {"text", "plan", "artifacts", "steps"}
+    assert set(turn) == {"text", "plan", "artifacts", "steps"}  # no transcript: not a voice note
     assert turn["plan"][0]["tool"] == "generate_image"
     assert turn["steps"][0]["ok"] is True and turn["steps"][0]["seconds"] > 0
     image = turn["artifacts"][0]
