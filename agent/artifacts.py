@@ -86,7 +86,7 @@ def _article(kind: str) -> str:
     return "an image" if kind == "image" else "audio"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
@@ -315,7 +315,7 @@ class ArtifactStore:
             self._counters[kind] += 1
             artifact_id = f"{kind}-{self._counters[kind]}"
             path = self._path_for(artifact_id, mime)
-            _write_atomically(path, data)
+            write_atomically(path, data)
             artifact = Artifact(
                 id=artifact_id,
                 kind=kind,  # type: ignore[arg-type]
@@ -347,7 +347,7 @@ class ArtifactStore:
             for a in self._artifacts.values()
         ]
         index = {"version": INDEX_VERSION, "counters": self._counters, "artifacts": entries}
-        _write_atomically(self._root / INDEX_NAME, json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8"))
+        write_atomically(self._root / INDEX_NAME, json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8"))
 
     def _entry_to_artifact(self, entry: Any) -> Artifact | None:
         """An index entry as an Artifact, or None if it is malformed or its file is gone."""

@@ -10,17 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.artifacts import Artifact, ArtifactStore
+from agent.artifacts import Artifact, ArtifactStore, write_atomically
 from agent.config import Settings
 from agent.errors import ToolError
 from agent.plan import STEP_REF
@@ -89,20 +87,6 @@ class TurnRecord:
 def new_session_id() -> str:
     """A fresh session id: the start time, then random letters (sortable, unguessable)."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(4)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class Session:
@@ -276,7 +260,7 @@ class Session:
             "cleared_artifacts": self._cleared_artifacts,
             "turns": [t.to_json() for t in self.turns],
         }
-        _write_atomically(self.history_path, json.dumps(data, ensure_ascii=False, indent=1))
+        write_atomically(self.history_path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def _load(self) -> None:
         path = self.history_path
