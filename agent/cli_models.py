@@ -65,6 +65,10 @@ def pull_models(args: argparse.Namespace) -> int:
         raise ToolError(f"Unknown tool {unknown[0]!r}; choose from {', '.join(MODEL_SLOTS)}.")
     if "speak_text" in slots and "speak_text_vocoder" not in slots:
         slots.append("speak_text_vocoder")
+    if weights.hub_offline_flag():
+        raise ToolError("HF_HUB_OFFLINE is set; unset it to download models.")
+    if not weights.hub_reachable():
+        raise ToolError("The model hub cannot be reached from this machine; check the connection (or HF_ENDPOINT) and try again.")
     failures = 0
     for slot in slots:
         backend = settings.backend_for(slot) or catalog.BACKENDS[slot][0]
@@ -83,8 +87,6 @@ def pull_models(args: argparse.Namespace) -> int:
         for repo in repos:
             print(f"{slot}: pulling {repo} …", flush=True)
             try:
-                if weights.hub_offline_flag():
-                    raise ToolError("HF_HUB_OFFLINE is set; unset it to download models.")
                 if repo.endswith("xvectors"):
                     from tools.voices import download_xvectors
 

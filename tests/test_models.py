@@ -157,3 +157,12 @@ def test_use_serialises_callers_of_one_model(tiny_settings):
     for t in threads:
         t.join()
     assert most_inside == 1
+
+
+def test_pull_without_the_hub_is_one_sentence(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "POLYCHAT_DATA_DIR": str(tmp_path),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "models", "pull", "caption_image"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "polychat: HF_HUB_OFFLINE is set; unset it to download models."
