@@ -69,6 +69,8 @@ class Settings:
     chat_url: str = ""  # Ollama / OpenAI-compatible server for the chat model
     chat_api_key: str = ""
     history_turns: int = 12  # turns of conversation the chat model sees
+    database_url: str = ""  # web UI history; "" = SQLite in <data dir>/web/chainlit.db
+    auth_users: str = ""  # "alice:secret,bob:pw" turns on password login in the web UI
 
     def model_for(self, slot: str) -> str | None:
         """The user's model choice for a slot, or None to use the profile default."""

@@ -1,0 +1,206 @@
+"""Hands-free voice input: cut a live microphone stream into utterances.
+
+The browser streams 16-bit PCM chunks while the microphone is on. An
+:class:`UtteranceDetector` runs voice activity detection on them (Silero VAD when
+the ``silero-vad`` package is installed, a simple loudness gate otherwise) and
+hands back one utterance as soon as speech has been followed by
+:data:`END_SILENCE_SECONDS` of silence, so a person can just talk and pause.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VAD_RATE = 16_000  # Hz, the rate Silero VAD works at
+WINDOW = 512  # samples at 16 kHz (32 ms), the window Silero VAD scores
+END_SILENCE_SECONDS = 0.8  # seconds of silence after speech that end an utterance
+MIN_SPEECH_SECONDS = 0.25  # seconds; shorter bursts (a click, a cough) are ignored
+PRE_ROLL_SECONDS = 0.3  # seconds of audio kept from before speech starts
+REARM_SILENCE_SECONDS = 0.3  # seconds of quiet needed before listening again after a pause in listening
+SPEECH_THRESHOLD = 0.5  # probability above which a window is speech
+SILENCE_THRESHOLD = 0.35  # probability below which a window is silence (hysteresis)
+
+SpeechScorer = Callable[[np.ndarray], float]
+"""Scores one window of :data:`WINDOW` float samples at 16 kHz: the probability of speech."""
+
+
+def pcm16_to_float(data: bytes) -> np.ndarray:
+    """Little-endian 16-bit PCM bytes to float32 samples in [-1, 1] (a trailing odd byte is dropped)."""
+    usable = len(data) - (len(data) % 2)
+    return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+
+
+def resample(samples: np.ndarray, rate: int, target: int = VAD_RATE) -> np.ndarray:
+    """Linear-interpolation resampling, good enough for speech recognition and VAD."""
+    if rate == target or samples.size == 0:
+        return samples.astype(np.float32, copy=False)
+    count = max(1, round(samples.size * target / rate))
+    positions = np.arange(count, dtype=np.float64) * (rate / target)
+    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
+
+
+class LoudnessScorer:
+    """A fallback speech scorer: loudness above an adaptive noise floor."""
+
+    def __init__(self) -> None:
+        self.noise_floor = 0.003  # RMS of the quietest recent windows
+
+    def __call__(self, window: np.ndarray) -> float:
+        rms = float(np.sqrt(np.mean(np.square(window)))) if window.size else 0.0
+        self.noise_floor = min(rms, self.noise_floor * 1.01) if rms > 0 else self.noise_floor
+        self.noise_floor = max(self.noise_floor, 1e-4)
+        return 1.0 if rms > max(0.01, 4 * self.noise_floor) else 0.0
+
+
+class SileroScorer:
+    """Silero VAD (its ONNX model, shipped inside the ``silero-vad`` package); one per stream."""
+
+    def __init__(self) -> None:
+        import torch
+        from silero_vad import load_silero_vad
+
+        self._torch = torch
+        self._model = load_silero_vad(onnx=True)
+
+    def __call__(self, window: np.ndarray) -> float:
+        return float(self._model(self._torch.from_numpy(window), VAD_RATE).item())
+
+    def reset(self) -> None:
+        self._model.reset_states()
+
+
+def make_scorer() -> SpeechScorer:
+    """Silero VAD when installed, else :class:`LoudnessScorer` (logged once per call)."""
+    try:
+        return SileroScorer()
+    except ImportError:
+        log.info("silero-vad is not installed; hands-free voice uses a loudness gate (pip install silero-vad).")
+    except Exception as e:  # noqa: BLE001 - a broken model file must not cost the microphone
+        log.warning("Silero VAD could not load (%s); hands-free voice uses a loudness gate.", e)
+    return LoudnessScorer()
+
+
+class UtteranceDetector:
+    """Collects a PCM16 stream and cuts it into utterances by voice activity.
+
+    Voice activity is judged on a 16 kHz copy of the stream; the utterances handed
+    back keep the stream's own rate (:attr:`stream_rate`), so the speech recogniser
+    gets the untouched samples and does its own, better resampling.
+
+    Args:
+        stream_rate: the sample rate of the incoming PCM, in Hz.
+        scorer: scores 512-sample windows at 16 kHz (default: :func:`make_scorer`).
+        max_seconds: an utterance is cut after this many seconds even without a pause.
+    """
+
+    def __init__(self, stream_rate: int, scorer: SpeechScorer | None = None, max_seconds: float = 60.0) -> None:
+        self.stream_rate = int(stream_rate)
+        self.scorer = scorer if scorer is not None else make_scorer()
+        self.max_windows = max(1, int(max_seconds * VAD_RATE / WINDOW))
+        self._pending = np.zeros(0, dtype=np.float32)  # 16 kHz samples not yet scored (< one window)
+        self._raw = np.zeros(0, dtype=np.float32)  # stream samples kept (pre-roll and utterance)
+        self._raw_start = 0  # stream index of self._raw[0]
+        self._scored = 0  # 16 kHz samples scored so far
+        self._start: int | None = None  # 16 kHz index where the utterance in progress begins
+        self._speech_windows = 0
+        self._silent_windows = 0
+        self._windows = 0  # windows in the utterance in progress
+        self._quiet_needed = 0  # silent windows still needed before an utterance may start
+        self.heard_speech = False  # any utterance started since the detector was made
+
+    @property
+    def speaking(self) -> bool:
+        """Whether an utterance is in progress."""
+        return self._start is not None
+
+    def wait_for_silence(self) -> None:
+        """Start a new utterance only after a moment of quiet.
+
+        Called when listening resumes after a gap (the agent was answering), so a
+        sentence already under way is not picked up half-way through.
+        """
+        self._end_utterance()
+        self._quiet_needed = round(REARM_SILENCE_SECONDS * VAD_RATE / WINDOW)
+
+    def feed(self, data: bytes) -> list[np.ndarray]:
+        """Add a chunk of PCM16 audio; return the utterances it completed (usually none)."""
+        raw = pcm16_to_float(data)
+        self._raw = np.concatenate([self._raw, raw]) if self._raw.size else raw
+        samples = resample(raw, self.stream_rate)
+        self._pending = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        finished: list[np.ndarray] = []
+        whole = self._pending.size // WINDOW * WINDOW
+        for start in range(0, whole, WINDOW):
+            done = self._score(self._pending[start : start + WINDOW].copy())
+            if done is not None:
+                finished.append(done)
+        self._pending = self._pending[whole:]
+        if self._start is None:  # nothing to keep but the pre-roll
+            self._drop_before(self._scored - round(PRE_ROLL_SECONDS * VAD_RATE))
+        return finished
+
+    def flush(self) -> np.ndarray | None:
+        """End of the stream: the utterance in progress, if it holds enough speech."""
+        utterance = None
+        if self._start is not None and self._speech_windows * WINDOW >= MIN_SPEECH_SECONDS * VAD_RATE:
+            utterance = self._raw[self._to_raw(self._start) - self._raw_start :].copy()
+        self._end_utterance()
+        self._scored += self._pending.size  # the unscored tail counts as heard
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._drop_before(self._scored)
+        return utterance
+
+    def _score(self, window: np.ndarray) -> np.ndarray | None:
+        probability = self.scorer(window)
+        window_start, self._scored = self._scored, self._scored + WINDOW
+        if self._start is None:
+            if self._quiet_needed:
+                if probability < SILENCE_THRESHOLD:
+                    self._quiet_needed -= 1
+                else:
+                    self._quiet_needed = round(REARM_SILENCE_SECONDS * VAD_RATE / WINDOW)
+                return None
+            if probability >= SPEECH_THRESHOLD:
+                self._start = max(0, window_start - round(PRE_ROLL_SECONDS * VAD_RATE))
+                self._speech_windows, self._silent_windows, self._windows = 1, 0, 1
+                self.heard_speech = True
+            return None
+        self._windows += 1
+        if probability >= SPEECH_THRESHOLD:
+            self._speech_windows += 1
+            self._silent_windows = 0
+        elif probability < SILENCE_THRESHOLD:
+            self._silent_windows += 1
+        paused = self._silent_windows * WINDOW >= END_SILENCE_SECONDS * VAD_RATE
+        if not paused and self._windows < self.max_windows:
+            return None
+        utterance = None
+        if self._speech_windows * WINDOW >= MIN_SPEECH_SECONDS * VAD_RATE:
+            first, last = self._to_raw(self._start) - self._raw_start, self._to_raw(self._scored) - self._raw_start
+            utterance = self._raw[max(0, first) : max(0, last)].copy()
+        self._drop_before(self._scored)
+        self._end_utterance()
+        return utterance
+
+    def _to_raw(self, index16: int) -> int:
+        """The stream index of a 16 kHz index."""
+        return round(index16 * self.stream_rate / VAD_RATE)
+
+    def _drop_before(self, index16: int) -> None:
+        """Forget stream samples before a 16 kHz index."""
+        cut = min(self._raw.size, max(0, self._to_raw(index16) - self._raw_start))
+        if cut:
+            self._raw = self._raw[cut:]
+            self._raw_start += cut
+
+    def _end_utterance(self) -> None:
+        self._start = None
+        self._speech_windows = self._silent_windows = self._windows = 0
+        reset = getattr(self.scorer, "reset", None)
+        if reset is not None:
+            reset()
