@@ -25,6 +25,7 @@ from chainlit.config import config as chainlit_config
 from chainlit.server import app as chainlit_app
 
 from agent import web_db, web_store
+from agent.api import mount_api
 from agent.config import get_settings
 from agent.errors import PolychatError
 from agent.media import encode_wav
@@ -60,6 +61,7 @@ if MICROPHONE_RATE != BROWSER_SAMPLE_RATE:
         MICROPHONE_RATE, BROWSER_SAMPLE_RATE, BROWSER_SAMPLE_RATE,
     )
 web_store.mount_file_route(chainlit_app, STORAGE)
+mount_api(chainlit_app, SETTINGS)  # the HTTP API (/api/turn ...) beside the web UI
 
 
 # --------------------------------------------------------------------------- per-user state
