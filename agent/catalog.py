@@ -237,17 +237,41 @@ def resolve(
         tiny_backend, source = TINY_SOURCES[slot]
         return ModelChoice(slot, tiny_backend, source, "tiny", True, "tiny profile")
 
-    the_backend = chosen_backend or allowed[0]
+    if chosen_backend is not None:
+        candidates = [chosen_backend]
+    else:
+        candidates = [b for b in preferred_backends(slot) if (slot, b) in HUB_DEFAULTS]
+    for candidate in candidates:  # the fastest engine whose default weights are here
+        where, present = locate(HUB_DEFAULTS[(slot, candidate)], candidate, slot)
+        if present:
+            return ModelChoice(slot, candidate, HUB_DEFAULTS[(slot, candidate)], where, True)
+    the_backend = candidates[0]
     source = HUB_DEFAULTS[(slot, the_backend)]
-    where, present = locate(source, the_backend, slot)
-    if present:
-        return ModelChoice(slot, the_backend, source, where, True)
     if chosen_backend is None:  # only fall back when the user did not pin a backend
         for fb_backend, fb_source in OFFLINE_FALLBACKS.get(slot, ()):
             fb_where, fb_present = locate(fb_source, fb_backend, slot)
             if fb_present:
                 return ModelChoice(slot, fb_backend, fb_source, fb_where, True, f"{source} not downloaded; using installed weights")
     return ModelChoice(slot, the_backend, source, "absent", False)
+
+
+# Engines tried first when the user names none, fastest first on CPU by BENCHMARKS.md:
+# CTranslate2 int8 decodes the same Whisper checkpoint 2.2x faster than transformers fp32
+# (section 6b), and Piper speaks 23x faster than SpeechT5 + HiFi-GAN (section 3).
+# An engine whose Python package is missing is skipped.
+SPEED_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "transcribe_audio": (("faster-whisper", "faster_whisper"), ("transformers", "transformers")),
+    "translate_speech": (("faster-whisper", "faster_whisper"), ("transformers", "transformers")),
+    "speak_text": (("piper", "piper"), ("speecht5", "transformers")),
+}
+
+
+def preferred_backends(slot: str) -> list[str]:
+    """Backends in the order polychat tries them for a slot when none is configured."""
+    if slot not in SPEED_ORDER:  # one default engine; the others only when asked for
+        return [BACKENDS[slot][0]]
+    ordered = [backend for backend, module in SPEED_ORDER[slot] if _module_present(module)]
+    return ordered or [BACKENDS[slot][0]]
 
 
 def _backend_for_model(slot: str, model: str) -> str:

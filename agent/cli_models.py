@@ -71,7 +71,11 @@ def pull_models(args: argparse.Namespace) -> int:
         raise ToolError("The model hub cannot be reached from this machine; check the connection (or HF_ENDPOINT) and try again.")
     failures = 0
     for slot in slots:
-        backend = settings.backend_for(slot) or catalog.BACKENDS[slot][0]
+        backend = settings.backend_for(slot) or next(
+            (b for b in (*catalog.preferred_backends(slot), *catalog.BACKENDS[slot])
+             if not catalog.HUB_DEFAULTS[(slot, b)].startswith(("package:", "system:"))),
+            catalog.BACKENDS[slot][0],
+        )
         source = settings.model_for(slot) or catalog.HUB_DEFAULTS[(slot, backend)]
         if source.startswith(("package:", "system:", "tiny:")) or catalog.looks_like_path(source):
             print(f"{slot}: {source} is not a hub model; nothing to pull.")

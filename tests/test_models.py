@@ -166,3 +166,17 @@ def test_pull_without_the_hub_is_one_sentence(tmp_path):
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == "polychat: HF_HUB_OFFLINE is set; unset it to download models."
+
+
+def test_fastest_installed_engines_come_first(tmp_path, monkeypatch):
+    """BENCHMARKS.md: faster-whisper and Piper are tried before transformers and SpeechT5."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    settings = Settings(data_dir=tmp_path)
+    assert catalog.preferred_backends("transcribe_audio") == ["faster-whisper", "transformers"]
+    assert catalog.preferred_backends("speak_text") == ["piper", "speecht5"]
+    assert catalog.preferred_backends("chat") == ["transformers"]  # servers only when configured
+    speech = catalog.resolve("speak_text", settings)
+    assert (speech.backend, speech.source) == ("piper", "package:piper-joe")
+    pinned = catalog.resolve("speak_text", settings.with_overrides(backends={"speak_text": "speecht5"}))
+    assert (pinned.backend, pinned.source, pinned.present) == ("speecht5", "microsoft/speecht5_tts", False)
+    assert catalog.resolve("chat", settings).backend == "transformers"
