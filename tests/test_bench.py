@@ -114,13 +114,17 @@ def _section(**findings) -> Section:
     return Section("x", "x", findings=findings)
 
 
-def test_verdicts_follow_the_numbers():
+def test_verdicts_follow_the_numbers(monkeypatch):
     asr = [
         {"model": "whisper-base", "compute_type": "int8", "beams": 5, "threads": 0, "rtf": 0.30, "wer": 0.05},
         {"model": "whisper-base", "compute_type": "float32", "beams": 5, "threads": 0, "rtf": 0.50, "wer": 0.05},
         {"model": "whisper-base", "compute_type": "int8", "beams": 1, "threads": 0, "rtf": 0.20, "wer": 0.05},
     ]
     sections = [_section(asr=asr, engines={("small", "CTranslate2", "int8"): 4.0})]
+    assert defaults.asr_engine(sections)[-1] == "keep"  # the code already puts faster-whisper first
+    import agent.catalog
+
+    monkeypatch.setattr(agent.catalog, "preferred_backends", lambda slot: ["transformers", "faster-whisper"])
     assert defaults.asr_engine(sections)[-1].startswith("**change suggested**")
     assert defaults.asr_compute_type(sections)[-1] == "keep"
     beam = defaults.asr_beam(sections)
@@ -144,9 +148,13 @@ def test_ocr_verdict_prefers_accuracy_then_speed():
     assert defaults.ocr_engine(rows((0.9, 0.01), (0.3, 0.01)))[-1] == "**change suggested**: rapidocr first"
 
 
-def test_tts_and_streaming_verdicts():
+def test_tts_and_streaming_verdicts(monkeypatch):
     tts = [{"engine": "Piper · joe", "label": REAL_WEIGHTS, "rtf": 0.05},
            {"engine": "SpeechT5 + HiFi-GAN · real size", "label": RANDOM_REAL_SIZE, "rtf": 0.9}]
+    assert defaults.tts_engine([_section(tts=tts)])[-1] == "keep"  # Piper is already first
+    import agent.catalog
+
+    monkeypatch.setattr(agent.catalog, "preferred_backends", lambda slot: ["speecht5", "piper"])
     assert defaults.tts_engine([_section(tts=tts)])[-1].startswith("**change suggested**")
     voice = {"whole_first_audio": 6.0, "streaming_first_audio": 2.0}
     assert "(3.0×)" in defaults.spoken_replies([_section(voice=voice)])[3]
