@@ -130,16 +130,24 @@ def train_byte_bpe(
     return {token: i for i, token in enumerate(tokens)}, merges
 
 
-def whisper_tokenizer() -> WhisperTokenizer:
+def whisper_tokenizer(*, text_tokens: int | None = None, languages: int | None = None) -> WhisperTokenizer:
     """Make a multilingual Whisper tokenizer laid out like openai/whisper-*.
+
+    Args:
+        text_tokens: pad the byte-level BPE with filler tokens (never produced by encoding)
+            up to this many ids before <|endoftext|>, to match a real checkpoint's vocabulary.
+        languages: keep only the first N language tokens (None: all of them).
 
     The order matters to transformers: <|endoftext|>, <|startoftranscript|>, one token per
     language in `LANGUAGES` order, the task tokens ending with <|notimestamps|>, then the
     1501 timestamp tokens <|0.00|> .. <|30.00|>.
     """
     vocab, merges = train_byte_bpe(400)
+    for filler in range(max(0, (text_tokens or 0) - len(vocab))):
+        vocab[f"filler{filler}"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
-    specials = ["<|startoftranscript|>", *(f"<|{code}|>" for code in LANGUAGES), *WHISPER_TASK_TOKENS]
+    codes = list(LANGUAGES)[:languages] if languages is not None else list(LANGUAGES)
+    specials = ["<|startoftranscript|>", *(f"<|{code}|>" for code in codes), *WHISPER_TASK_TOKENS]
     tokenizer = WhisperTokenizer(
         vocab=vocab, merges=merges, pad_token="<|endoftext|>", extra_special_tokens=specials, model_max_length=448
     )

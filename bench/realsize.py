@@ -94,27 +94,9 @@ def whisper_tokenizer_real_vocab() -> WhisperTokenizer:
 
     The byte-level BPE is the tiny one, padded with filler tokens that encoding never produces.
     """
-    from tokenizers import AddedToken
-    from transformers import WhisperTokenizer
-    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+    from agent.tiny_tokenizers import whisper_tokenizer
 
-    from agent.tiny_tokenizers import WHISPER_MAX_TIMESTAMP, WHISPER_TASK_TOKENS, WHISPER_TIME_PRECISION, train_byte_bpe
-
-    vocab, merges = train_byte_bpe(400)
-    filler = 0
-    while len(vocab) < WHISPER_TEXT_TOKENS:
-        vocab[f"filler{filler}"] = len(vocab)
-        filler += 1
-    vocab["<|endoftext|>"] = len(vocab)
-    languages = list(LANGUAGES)[:WHISPER_LANGUAGES]
-    specials = ["<|startoftranscript|>", *(f"<|{code}|>" for code in languages), *WHISPER_TASK_TOKENS]
-    tokenizer = WhisperTokenizer(
-        vocab=vocab, merges=merges, pad_token="<|endoftext|>", extra_special_tokens=specials, model_max_length=448
-    )
-    steps = round(WHISPER_MAX_TIMESTAMP / WHISPER_TIME_PRECISION)
-    timestamps = [f"<|{i * WHISPER_TIME_PRECISION:.2f}|>" for i in range(steps + 1)]
-    tokenizer.add_tokens([AddedToken(t, lstrip=False, rstrip=False, normalized=False) for t in timestamps])
-    return tokenizer
+    return whisper_tokenizer(text_tokens=WHISPER_TEXT_TOKENS, languages=WHISPER_LANGUAGES)
 
 
 def _build_whisper(dims: str) -> Callable[[Path], None]:
