@@ -122,7 +122,7 @@ class Assistant:
                 ``{"generate_image": {"steps": 30, "seed": 7}}``; they fill arguments a
                 step leaves out (the step's own values win) and show in the plan.
         """
-        from agent.router import route
+        from agent.router import is_voice_note_plan, route
         from tools import default_tools
         from tools.base import ToolContext
 
@@ -139,7 +139,7 @@ class Assistant:
         user_text = text
         hidden_steps: set[int] = set()
 
-        if _is_voice_note(plan):
+        if is_voice_note_plan(plan):
             first = record.outcomes[0] if record.outcomes else None
             transcript = first.output_text.strip() if first and first.ok else ""
             hidden_steps.add(0)  # the transcript is shown as the user's words, not in the reply
@@ -301,11 +301,3 @@ class DefaultingExecutor(Executor):
                 if name in known and step.args.get(name) is None:
                     step.args[name] = value
         return super().run(plan, first_step=first_step, log_so_far=log_so_far)
-
-
-def _is_voice_note(plan: Plan) -> bool:
-    try:
-        from agent.router import is_voice_note_plan
-    except ImportError:  # pragma: no cover
-        return False
-    return is_voice_note_plan(plan)

@@ -10,6 +10,14 @@ from agent.errors import ToolError
 
 Ask = Callable[[str], str]
 
+# Menu entries that take one file: number -> (tool, kind of file it reads).
+FILE_ENTRIES: dict[str, tuple[str, str]] = {
+    "2": ("caption_image", "image"),
+    "3": ("read_image_text", "image"),
+    "4": ("transcribe_audio", "audio"),
+    "5": ("translate_speech", "audio"),
+}
+
 
 def _context():
     from agent.oneshot import make_context
@@ -33,18 +41,10 @@ def run_menu_choice(choice: str, ask: Ask) -> str:
         prompt = ask("Describe the picture: ")
         result = make_tool("generate_image", context).execute(prompt=prompt)
         return f"{result.text} Saved at {result.artifacts[0].path}" if result.artifacts else result.text
-    if choice == "2":
-        image = _file(ask, "Image file: ", "image", context)
-        return make_tool("caption_image", context).execute(image=image).text
-    if choice == "3":
-        image = _file(ask, "Image file: ", "image", context)
-        return make_tool("read_image_text", context).execute(image=image).text
-    if choice == "4":
-        audio = _file(ask, "Audio file: ", "audio", context)
-        return make_tool("transcribe_audio", context).execute(audio=audio).text
-    if choice == "5":
-        audio = _file(ask, "Audio file: ", "audio", context)
-        return make_tool("translate_speech", context).execute(audio=audio).text
+    if choice in FILE_ENTRIES:
+        tool, kind = FILE_ENTRIES[choice]
+        artifact = _file(ask, f"{kind.capitalize()} file: ", kind, context)
+        return make_tool(tool, context).execute(**{kind: artifact}).text
     if choice == "6":
         text = ask("Text to speak: ")
         result = make_tool("speak_text", context).execute(text=text)

@@ -108,7 +108,6 @@ def test_chat_model_may_pick_a_tool_and_sees_its_result(tiny_settings, tiny_mana
     model = ToolPickingFakeModel(messages=iter([AIMessage("", tool_calls=[call]), AIMessage("That is a red picture.")]))
     model.seen = []
     assistant = _assistant(tiny_settings, tiny_manager, model)
-    session.record  # the image stays in the session; the next turn has no attachment
     reply = assistant.respond(session, "hmm, thoughts on my upload?")
     assert [s["tool"] for s in reply.plan] == ["caption_image"]
     assert reply.text.endswith("That is a red picture.")
