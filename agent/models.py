@@ -96,7 +96,8 @@ class ModelManager:
         self._loaders = dict(LOADERS if loaders is None else loaders)
         self._models: dict[ModelKey, LoadedModel] = {}
         self._key_locks: dict[ModelKey, threading.Lock] = {}
-        self._lock = threading.RLock()  # guards the two dicts above
+        self._paths: dict[tuple[Any, ...], Any] = {}  # where each choice's files are
+        self._lock = threading.RLock()  # guards the dicts above
         self._device: str | None = None
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
@@ -166,7 +167,7 @@ class ModelManager:
         the_device = resolve_device(device) if device else self.device
         is_torch = family in TORCH_FAMILIES
         the_dtype = resolve_dtype(dtype or settings.dtype, the_device) if is_torch else None
-        path = weights.materialize(choice, settings, variant=variant)
+        path = self._where(choice, settings, variant)
         key: ModelKey = (family, str(path), the_device, str(the_dtype).removeprefix("torch.") if the_dtype else "-")
 
         with self._lock:
@@ -193,6 +194,17 @@ class ModelManager:
             self._enforce_budget(keep=key)
             self._start_sweeper()
             return loaded
+
+    def _where(self, choice: catalog.ModelChoice, settings: Settings, variant: dict[str, str] | None) -> Any:
+        """The files of a choice, found (or fetched, joined, built) once per process, not per call."""
+        key = (choice, tuple(sorted((variant or {}).items())), settings.data_dir)
+        with self._lock:
+            path = self._paths.get(key)
+        if path is None or not path.exists():
+            path = weights.materialize(choice, settings, variant=variant)
+            with self._lock:
+                self._paths[key] = path
+        return path
 
     @contextmanager
     def use(self, slot: str, **kwargs: Any) -> Iterator[Bundle]:
