@@ -61,7 +61,7 @@ def test_ask_json_runs_a_turn_and_copies_media_out(data_dir, tmp_path):
     turn = json.loads(result.stdout)
     assert set(turn) == {"text", "plan", "artifacts", "steps"}  # no transcript: not a voice note
     assert turn["plan"][0]["tool"] == "generate_image"
-    assert turn["steps"][0]["ok"] is True and turn["steps"][0]["seconds"] > 0
+    assert turn["steps"][0]["ok"] is True and isinstance(turn["steps"][0]["seconds"], float)
     image = turn["artifacts"][0]
     assert image["kind"] == "image" and image["id"] == "image-1"
     with Image.open(image["path"]) as made:
