@@ -48,7 +48,7 @@ class Settings:
 
     ``models`` and ``backends`` map a slot (a tool name, ``speak_text_vocoder`` or
     ``chat``) to a hub id / local folder, or a backend name. A slot missing from
-    ``models`` uses the profile's default (see ``agent.catalog``).
+    ``models`` uses the profile's default (see ``agent.models.catalog``).
     """
 
     profile: str = "default"

@@ -24,3 +24,16 @@ class ModelUnavailableError(ToolError):
 
 class ConfigError(PolychatError):
     """A setting in the environment or polychat.toml has an invalid value."""
+
+
+class TurnCancelled(BaseException):
+    """A turn was stopped: the person pressed stop, left, or spoke over the reply.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so that ``except Exception`` inside
+    a tool or a library cannot swallow it. ``partial`` carries what the interrupted step
+    had already delivered (e.g. the sentences already spoken), if anything.
+    """
+
+    def __init__(self, partial: object = None) -> None:
+        super().__init__("The turn was stopped.")
+        self.partial = partial

@@ -59,6 +59,6 @@ def tesseract_available() -> bool:
 
 def packaged(name: str) -> bool:
     """Whether packaged weights ``package:NAME`` are installed."""
-    from agent.catalog import packaged_present
+    from agent.models.catalog import packaged_present
 
     return packaged_present(name)

@@ -77,7 +77,7 @@ def espeak_available() -> bool:
 
 
 def piper_available() -> bool:
-    from agent.catalog import packaged_present
+    from agent.models.catalog import packaged_present
 
     return packaged_present("piper-joe")
 
@@ -98,7 +98,7 @@ class PiperSpeaker:
     def __init__(self, settings: Settings) -> None:
         from piper import PiperVoice
 
-        from agent.weights import packaged_path
+        from agent.models.weights import packaged_path
 
         model = packaged_path("piper-joe", settings)
         self.voice = PiperVoice.load(str(model), config_path=f"{model}.json")

@@ -45,10 +45,10 @@ def _wer(row: dict[str, Any]) -> str:
 
 
 def asr_engine(sections: list[Section]) -> list[str]:
-    from agent.catalog import preferred_backends
+    from agent.models.catalog import preferred_backends
 
     first = preferred_backends("transcribe_audio")[0]
-    now = f"`{first}` first when installed (`agent.catalog.SPEED_ORDER`), the other engine next"
+    now = f"`{first}` first when installed (`agent.models.catalog.SPEED_ORDER`), the other engine next"
     engines = _findings(sections, "engines") or {}
     best = [(dims, speed) for (dims, engine, compute), speed in engines.items() if engine == "CTranslate2"
             and compute == "int8" and speed is not None]
@@ -71,7 +71,7 @@ def asr_compute_type(sections: list[Section]) -> list[str]:
     rows = _findings(sections, "asr")
     int8 = _asr(rows, model="whisper-base", compute_type="int8", beams=5, threads=0)
     fp32 = _asr(rows, model="whisper-base", compute_type="float32", beams=5, threads=0)
-    now = "int8 on CPU (`agent.loaders.load_faster_whisper`)"
+    now = "int8 on CPU (`agent.models.loaders.load_faster_whisper`)"
     if not int8 or not fp32:
         return ["faster-whisper compute type", now, "asr", NOT_MEASURED, "—"]
     numbers = f"RTF {int8['rtf']:.2f} (WER {_wer(int8)}) vs float32 RTF {fp32['rtf']:.2f} (WER {_wer(fp32)})"
@@ -117,7 +117,7 @@ def asr_threads(sections: list[Section]) -> list[str]:
 
 
 def ocr_engine(sections: list[Section]) -> list[str]:
-    from agent.catalog import OFFLINE_FALLBACKS
+    from agent.models.catalog import OFFLINE_FALLBACKS
 
     order = [backend for backend, _ in OFFLINE_FALLBACKS["read_image_text"]]
     now = " then ".join(order) + " when TrOCR weights are absent"
@@ -137,10 +137,10 @@ def ocr_engine(sections: list[Section]) -> list[str]:
 
 
 def tts_engine(sections: list[Section]) -> list[str]:
-    from agent.catalog import preferred_backends
+    from agent.models.catalog import preferred_backends
 
     first = preferred_backends("speak_text")[0]
-    now = f"`{first}` first when a voice is installed (`agent.catalog.SPEED_ORDER`), SpeechT5 next"
+    now = f"`{first}` first when a voice is installed (`agent.models.catalog.SPEED_ORDER`), SpeechT5 next"
     rows = _findings(sections, "tts") or []
     piper = next((r for r in rows if r["engine"].startswith("Piper")), None)
     speecht5 = next((r for r in rows if r["engine"].startswith("SpeechT5") and r["label"] == RANDOM_REAL_SIZE), None)
@@ -197,7 +197,7 @@ def quantization(sections: list[Section]) -> list[str]:
 
 
 def cuda_dtype(sections: list[Section]) -> list[str]:
-    now = "float16 on CUDA (`agent.models.resolve_dtype`)"
+    now = "float16 on CUDA (`agent.models.manager.resolve_dtype`)"
     gpu = _findings(sections, "gpu")
     if not gpu:
         return ["dtype on CUDA", now, "gpu", f"{NOT_MEASURED} (needs CUDA: `python -m bench --sections gpu`)", "—"]
@@ -209,7 +209,7 @@ def cuda_dtype(sections: list[Section]) -> list[str]:
 
 
 def attention_kernel(sections: list[Section]) -> list[str]:
-    now = "SDPA for Whisper (`agent.loaders.load_whisper`)"
+    now = "SDPA for Whisper (`agent.models.loaders.load_whisper`)"
     gpu = _findings(sections, "gpu")
     if not gpu:
         return ["attention on CUDA", now, "gpu", f"{NOT_MEASURED} (needs CUDA)", "—"]

@@ -3,7 +3,7 @@
 No package carries BLIP, Marian, SpeechT5 or transformers-format Whisper weights, and the
 benchmark never downloads. A model built from the real configuration (layers, widths,
 heads, vocabulary size) costs what the real one costs per token or step, so it times the
-code path truthfully; its output is noise. Tokenizers are the tiny ones of ``agent.tiny_tokenizers``
+code path truthfully; its output is noise. Tokenizers are the tiny ones of ``agent.models.tiny_tokenizers``
 padded with filler entries to the real vocabulary size, so ids line up with the real layout.
 
 Built models are cached under ``<data dir>/bench-models/<name>`` and reused by later runs.
@@ -94,7 +94,7 @@ def whisper_tokenizer_real_vocab() -> WhisperTokenizer:
 
     The byte-level BPE is the tiny one, padded with filler tokens that encoding never produces.
     """
-    from agent.tiny_tokenizers import whisper_tokenizer
+    from agent.models.tiny_tokenizers import whisper_tokenizer
 
     return whisper_tokenizer(text_tokens=WHISPER_TEXT_TOKENS, languages=WHISPER_LANGUAGES)
 
@@ -157,7 +157,7 @@ def whisper_ct2(dims: str, cache_root: Path) -> Path:
 def _blip_tokenizer_real_vocab() -> BertTokenizer:
     from transformers import BertTokenizer
 
-    from agent.tiny_tokenizers import BERT_WORDS
+    from agent.models.tiny_tokenizers import BERT_WORDS
 
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *BERT_WORDS]
     tokens += [f"[unused{i}]" for i in range(BLIP_VOCAB - 2 - len(tokens))]
@@ -208,7 +208,7 @@ def blip_vqa(cache_root: Path) -> Path:
 def _build_marian(dest: Path) -> None:
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
-    from agent.tiny_tokenizers import marian_tokenizer
+    from agent.models.tiny_tokenizers import marian_tokenizer
 
     with tempfile.TemporaryDirectory() as work:
         marian_tokenizer(Path(work))  # writes the sentencepiece models and a small vocab.json
@@ -244,7 +244,7 @@ def marian(cache_root: Path) -> Path:
 def _build_speecht5(dest: Path) -> None:
     from transformers import SpeechT5Config, SpeechT5FeatureExtractor, SpeechT5ForTextToSpeech, SpeechT5Processor
 
-    from agent.tiny_tokenizers import speecht5_tokenizer
+    from agent.models.tiny_tokenizers import speecht5_tokenizer
     from tools.voices import TINY_MARKER_FILE
 
     with tempfile.TemporaryDirectory() as work:

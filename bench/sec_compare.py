@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def _context(config: RunConfig, settings: Settings, **overrides: Any) -> Any:
     from agent.artifacts import ArtifactStore
-    from agent.models import ModelManager
+    from agent.models.manager import ModelManager
     from tools.base import ToolContext
 
     store = ArtifactStore(tempfile.mkdtemp(prefix="compare-store-", dir=config.work), settings)
@@ -50,7 +50,7 @@ def _per_request_rows(config: RunConfig, clip: corpus.Clip, scene: str) -> list[
     settings = config.settings_for(device="cpu")
     rows = []
     if packaged("whisper-base"):
-        from agent.weights import packaged_path
+        from agent.models.weights import packaged_path
         from tools.transcribe import BEAM_SIZE, VAD_FILTER
 
         path = str(packaged_path("whisper-base", settings))
@@ -69,7 +69,7 @@ def _per_request_rows(config: RunConfig, clip: corpus.Clip, scene: str) -> list[
         rows.append((f"transcribe {clip.seconds:.1f} s of speech", "faster-whisper int8 · whisper-base", REAL_WEIGHTS,
                      rebuild_asr, lambda: tool.execute(audio=audio_id)))
     if config.quick:
-        from agent.tiny import ensure_tiny
+        from agent.models.tiny import ensure_tiny
 
         blip, blip_label = ensure_tiny("blip-caption", settings.tiny_dir), TINY_RANDOM
     else:
@@ -95,7 +95,7 @@ def _per_request_rows(config: RunConfig, clip: corpus.Clip, scene: str) -> list[
     rows.append(("caption a 640×480 image", "transformers · BLIP" + (" tiny" if config.quick else " base size"),
                  blip_label, rebuild_caption, lambda: caption.execute(image=image_id)))
     if packaged("piper-joe"):
-        from agent.weights import packaged_path
+        from agent.models.weights import packaged_path
 
         voice_file = packaged_path("piper-joe", settings)
 
@@ -194,7 +194,7 @@ def _marian_drift_row(config: RunConfig) -> list[Any]:
     import torch
     from transformers import MarianMTModel, MarianTokenizer
 
-    from agent.tiny import ensure_tiny
+    from agent.models.tiny import ensure_tiny
 
     if config.quick:
         path, label, name = ensure_tiny("marian", config.settings.tiny_dir), TINY_RANDOM, "Marian · tiny"

@@ -133,7 +133,7 @@ def random_sd_pipeline(*, unet: dict[str, Any] = SD_UNET, vae: dict[str, Any] = 
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from agent.tiny_tokenizers import clip_tokenizer
+    from agent.models.tiny_tokenizers import clip_tokenizer
 
     tokenizer = clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
@@ -172,11 +172,11 @@ def sd_rows(make_pipeline: Callable[[Any], Any], *, device: str, dtypes: list[An
 
 def _sd_factory(config: RunConfig) -> tuple[Callable[[Any], Any], str]:
     """A function dtype → pipeline, and the weights label: real weights when cached, else random of real size."""
-    from agent.catalog import hub_cached
+    from agent.models.catalog import hub_cached
 
     if hub_cached(SD_REPO, "diffusers"):
-        from agent.loaders import load_stable_diffusion
-        from agent.weights import cached_folder
+        from agent.models.loaders import load_stable_diffusion
+        from agent.models.weights import cached_folder
 
         folder = cached_folder(SD_REPO)
         return (lambda dtype: load_stable_diffusion(folder, "cpu", dtype).model), REAL_WEIGHTS

@@ -78,7 +78,7 @@ def _load(item: AsrConfig, config: RunConfig) -> None:
         return
     from faster_whisper import WhisperModel
 
-    from agent.weights import packaged_path
+    from agent.models.weights import packaged_path
 
     path = packaged_path(item.model, config.settings)
     item.engine = WhisperModel(str(path), device=config.device, compute_type=item.compute_type,
@@ -191,7 +191,7 @@ def run_asr(config: RunConfig) -> Section:
 def _tts_contexts(config: RunConfig) -> list[tuple[str, str, Any]]:
     """(engine, weights label, ToolContext) for each voice backend measured."""
     from agent.artifacts import ArtifactStore
-    from agent.models import ModelManager
+    from agent.models.manager import ModelManager
     from tools.base import ToolContext
 
     def context(settings: Settings, **overrides: Any) -> Any:

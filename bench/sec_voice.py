@@ -39,7 +39,7 @@ STOP_TIMEOUT = 10  # s to wait for the server to stop before killing it
 
 def _voice_turn(assistant: Any, config: RunConfig, note: corpus.Clip, *, streaming: bool) -> dict[str, float]:
     """One turn with a voice note; seconds from sending it to each milestone."""
-    from agent.session import Session
+    from agent.turn.session import Session
     from tools.base import ToolContext
     from tools.speak import synthesize_sentences
 
@@ -68,8 +68,8 @@ def _voice_turn(assistant: Any, config: RunConfig, note: corpus.Clip, *, streami
 
 
 def run_voice(config: RunConfig) -> Section:
-    from agent.assistant import Assistant
-    from agent.models import ModelManager
+    from agent.turn.assistant import Assistant
+    from agent.models.manager import ModelManager
 
     section = Section(
         "voice", "Voice to voice",

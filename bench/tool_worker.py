@@ -83,7 +83,7 @@ def measure_row(row: ToolRow, inputs: dict[str, str], device: str) -> RowResult:
     """Load and run one row's tool; never raises (a failure is recorded in ``error``)."""
     from agent.artifacts import ArtifactStore
     from agent.config import load_settings
-    from agent.models import ModelManager
+    from agent.models.manager import ModelManager
     from bench.measure import PeakSampler, cuda_peak_mb, release_memory, reset_cuda_peak, rss_mb, synchronize
     from tools import make_tool
     from tools.base import ToolContext

@@ -32,7 +32,7 @@ def tiny_settings(data_root: Path) -> Settings:
 @pytest.fixture(scope="session")
 def tiny_manager(tiny_settings: Settings):
     """A model manager shared by the session's tests (tiny models load once)."""
-    from agent.models import ModelManager
+    from agent.models.manager import ModelManager
 
     manager = ModelManager(tiny_settings)
     yield manager
@@ -66,6 +66,6 @@ def use_settings():
 
     yield install
     set_settings(None)
-    from agent.models import set_manager
+    from agent.models.manager import set_manager
 
     set_manager(None)

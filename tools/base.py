@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,11 +12,14 @@ from pydantic import ConfigDict
 
 from agent.artifacts import Artifact, ArtifactStore
 from agent.config import Settings
-from agent.errors import ToolError
-from agent.models import ModelManager
+from agent.errors import ToolError, TurnCancelled
+from agent.models.manager import ModelManager
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(label, done, total)`` during long work (diffusion steps, chunks)."""
+
+AudioCallback = Callable[[str, Any, int], None]
+"""Called as ``on_audio(words, samples, sample_rate)`` for each sentence as soon as it is spoken."""
 
 
 @dataclass
@@ -30,6 +34,8 @@ class ToolContext:
         step: the current step number in the plan.
         progress: optional progress callback for long work.
         overrides: one-off model/backend/device per call (CLI ``--model`` etc.).
+        cancel: set when the turn is stopped; long work checks it (see ``report``).
+        on_audio: receives each spoken sentence as soon as it is made (streamed speech).
     """
 
     settings: Settings
@@ -39,9 +45,25 @@ class ToolContext:
     step: int | None = None
     progress: ProgressCallback | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event | None = None
+    on_audio: AudioCallback | None = None
+
+    def check_cancelled(self) -> None:
+        """Stop here if the turn was cancelled.
+
+        Raises:
+            TurnCancelled: the turn's cancel signal is set.
+        """
+        if self.cancel is not None and self.cancel.is_set():
+            raise TurnCancelled()
 
     def report(self, label: str, done: int, total: int) -> None:
-        """Report progress if anyone listens."""
+        """Report progress if anyone listens; a cancelled turn stops here.
+
+        Raises:
+            TurnCancelled: the turn's cancel signal is set.
+        """
+        self.check_cancelled()
         if self.progress is not None:
             self.progress(label, done, total)
 

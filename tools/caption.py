@@ -10,7 +10,7 @@ from PIL import Image
 
 from agent.artifacts import Artifact
 from agent.errors import ToolError
-from agent.loaders import Bundle
+from agent.models.loaders import Bundle
 from agent.media import load_image
 from tools.base import PolychatTool, ToolContext, ToolResult
 

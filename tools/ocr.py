@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from agent.errors import ToolError
-from agent.loaders import Bundle
+from agent.models.loaders import Bundle
 from tools.base import PolychatTool, ProgressCallback, ToolResult
 from tools.caption import open_image_artifact
 from tools.ocr_lines import crop_text_lines

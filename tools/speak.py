@@ -8,6 +8,7 @@ so a caller can start playing the first sentence while the rest is being made.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.errors import ToolError
+from agent.errors import ToolError, TurnCancelled
 from tools.base import PolychatTool, ToolContext, ToolResult
 from tools.voices import (
     SPEECHT5_VOICES,
@@ -347,14 +348,27 @@ class SpeakTextTool(PolychatTool):
         parts: list[np.ndarray] = []
         sample_rate = FALLBACK_SAMPLE_RATE
         self.context.report("Speaking", 0, len(pieces))
-        for done, (audio, sample_rate) in enumerate(_synthesize(self.context, pieces, choice), start=1):
-            if audio.size:
-                if parts:
-                    parts.append(np.zeros(int(SILENCE_SECONDS * sample_rate), dtype=np.float32))
-                parts.append(audio)
-            self.context.report("Speaking", done, len(pieces))
+        try:
+            with contextlib.closing(_synthesize(self.context, pieces, choice)) as spoken:
+                for done, (piece, (audio, sample_rate)) in enumerate(zip(pieces, spoken, strict=False), start=1):
+                    self.context.check_cancelled()  # a sentence made after the stop is never heard
+                    if audio.size:
+                        if parts:  # the pause before the sentence travels with it
+                            audio = np.concatenate([np.zeros(int(SILENCE_SECONDS * sample_rate), np.float32), audio])
+                        parts.append(audio)
+                        if self.context.on_audio is not None:
+                            self.context.on_audio(piece, audio, sample_rate)
+                    self.context.report("Speaking", done, len(pieces))
+        except TurnCancelled as stop:  # keep what was already heard
+            if parts:
+                stop.partial = self._result(parts, sample_rate, choice, len(pieces))
+            raise
         if not parts:
             raise ToolError("The voice produced no sound for this text; rephrase it with ordinary words.")
+        return self._result(parts, sample_rate, choice, len(pieces))
+
+    def _result(self, parts: list[np.ndarray], sample_rate: int, choice: VoiceChoice, sentences: int) -> ToolResult:
+        """Store the spoken sentences as one audio artifact."""
         samples = np.concatenate(parts)
         artifact = self.context.artifacts.add_audio(samples, sample_rate, **self.context.generated(self.name))
         seconds = round(samples.size / sample_rate, 2)
@@ -367,6 +381,6 @@ class SpeakTextTool(PolychatTool):
                 "sample_rate": sample_rate,
                 "voice": choice.name,
                 "backend": choice.backend,
-                "sentences": len(pieces),
+                "sentences": sentences,
             },
         )

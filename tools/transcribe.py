@@ -22,10 +22,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agent.errors import ToolError
-from agent.loaders import Bundle
+from agent.models.loaders import Bundle
 from agent.media import SAMPLE_RATE, decode_audio
 from tools.base import PolychatTool, ProgressCallback, ToolResult
-from tools.languages import find_language, language_name
+from agent.languages import find_language, language_name
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from agent.errors import ModelUnavailableError
 from tools.base import PolychatTool, ToolResult
-from tools.languages import detect_language, language_name, resolve_language
+from agent.languages import detect_language, language_name, resolve_language
 
 log = logging.getLogger(__name__)
 

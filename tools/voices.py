@@ -45,7 +45,7 @@ XVECTOR_REPO = "Matthijs/cmu-arctic-xvectors"  # a dataset repo on the hub
 XVECTOR_ARCHIVE = "spkrec-xvect.zip"  # the file in that repo holding every x-vector
 XVECTOR_DIM = 512  # values per speaker embedding
 TINY_VOICES_FILE = "polychat-voices.npz"  # saved beside a tiny SpeechT5 model
-TINY_MARKER_FILE = "polychat-tiny.json"  # what agent.tiny writes into every tiny model folder
+TINY_MARKER_FILE = "polychat-tiny.json"  # what agent.models.tiny writes into every tiny model folder
 PULL_HINT = "run 'polychat models pull speak_text' on a connected machine"
 
 
@@ -239,7 +239,7 @@ def load_voice(name: str, settings: Settings, *, model_path: Path | None = None)
     """
     voice = find_speecht5_voice(name)
     if model_path is None and settings.profile == "tiny" and not settings.model_for("speak_text"):
-        from agent.tiny import ensure_tiny
+        from agent.models.tiny import ensure_tiny
 
         model_path = ensure_tiny("speecht5", settings.tiny_dir)
     if is_tiny_model(model_path, settings):

@@ -1,0 +1,323 @@
+"""A conversation: its turns, its artifacts, and what the router needs to know about it.
+
+A session lives in ``<root>/<session id>/``: the artifact store's files and index, and
+``history.json`` with the turns, rewritten atomically after each one. Opening the same
+folder again (after a restart, or ``polychat chat --session ID``) restores both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.artifacts import Artifact, ArtifactStore, write_atomically
+from agent.config import Settings
+from agent.errors import ToolError
+from agent.router.plan import STEP_REF
+from agent.router.rules import ConversationState
+from agent.languages import find_language
+
+log = logging.getLogger(__name__)
+
+HISTORY_NAME = "history.json"
+HISTORY_VERSION = 1
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""What a session id may be: letters, digits, ``-`` and ``_``, at most 64, not starting with a mark."""
+_KINDS = ("image", "audio")
+
+
+@dataclass
+class TurnRecord:
+    """One finished turn, as the session remembers it.
+
+    Attributes:
+        number: the turn's number (1-based, increasing within a session).
+        user_text: what the user said (typed, or a voice note's transcript).
+        attachments: ids of the artifacts the user attached.
+        plan: the steps that ran, as ``Plan.to_json()`` gives them.
+        reply_text: the assistant's reply.
+        artifacts: ids of the artifacts the turn produced.
+        outputs: the text outputs of the steps, in order.
+        voice: the turn arrived as a voice note.
+        cancelled: the turn was stopped; the rest is what the person saw and heard until then.
+    """
+
+    number: int
+    user_text: str
+    attachments: list[str] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    reply_text: str = ""
+    artifacts: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    voice: bool = False
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> TurnRecord | None:
+        """A record read back from ``history.json``, or None if the entry is malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("number"), int):
+            return None
+
+        def strings(key: str) -> list[str]:
+            value = data.get(key)
+            return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
+
+        plan = data.get("plan")
+        return cls(
+            number=data["number"],
+            user_text=data.get("user_text") if isinstance(data.get("user_text"), str) else "",
+            attachments=strings("attachments"),
+            plan=[s for s in plan if isinstance(s, dict)] if isinstance(plan, list) else [],
+            reply_text=data.get("reply_text") if isinstance(data.get("reply_text"), str) else "",
+            artifacts=strings("artifacts"),
+            outputs=strings("outputs"),
+            voice=data.get("voice") is True,
+            cancelled=data.get("cancelled") is True,
+        )
+
+
+def is_session_id(text: str) -> bool:
+    """Whether ``text`` is a valid session id (the one rule every face uses)."""
+    return bool(SESSION_ID.match(text))
+
+
+def open_session(root: Path | str, settings: Settings, session_id: str | None = None) -> Session:
+    """A new session in ``root``, or the saved one ``session_id`` (the one way faces open sessions).
+
+    Raises:
+        ToolError: ``session_id`` is not valid or there is no such saved session.
+    """
+    if session_id and (not is_session_id(session_id) or not (Path(root) / session_id).is_dir()):
+        raise ToolError(f"There is no saved session {session_id[:70]!r}; leave the session out to start a new one.")
+    return Session(root, settings, session_id or None)
+
+
+def new_session_id() -> str:
+    """A fresh session id: the start time, then random letters (sortable, unguessable)."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(4)
+
+
+class Session:
+    """One conversation: turns, artifacts, and the state the router reads.
+
+    Args:
+        root: the folder that holds all sessions.
+        settings: the settings in force (upload limits, history window).
+        session_id: reopen this session; None starts a new one.
+
+    Raises:
+        ToolError: ``session_id`` is not a valid id.
+    """
+
+    def __init__(self, root: Path | str, settings: Settings, session_id: str | None = None) -> None:
+        session_id = session_id if session_id is not None else new_session_id()
+        if not is_session_id(session_id):
+            raise ToolError(
+                f"The session id {session_id[:70]!r} is not valid; use letters, digits, '-' and '_' only."
+            )
+        self.id = session_id
+        self.settings = settings
+        self.folder = Path(root) / session_id
+        self.artifacts = ArtifactStore(self.folder, settings)
+        self.turns: list[TurnRecord] = []
+        self._lock = threading.RLock()
+        self._cleared_turn = 0  # turns up to this number were reset away
+        self._cleared_artifacts: dict[str, int] = dict.fromkeys(_KINDS, 0)  # highest number forgotten per kind
+        self._load()
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r}, {len(self.turns)} turns, {len(self.artifacts)} artifacts)"
+
+    # -- turns ------------------------------------------------------------------------
+    def new_turn_number(self) -> int:
+        """The number the next turn will have (the same until that turn is recorded)."""
+        with self._lock:
+            last = self.turns[-1].number if self.turns else 0
+            return max(last, self._cleared_turn) + 1
+
+    def attach(self, source: Path | str | bytes, *, name: str | None = None, kind: str | None = None) -> Artifact:
+        """Add a file the person sent (a path or its bytes) to this conversation's artifacts.
+
+        The one way every face attaches uploads: the same checks (type sniffed from the
+        bytes, size and length limits) and the origin ``uploaded`` in the coming turn.
+
+        Raises:
+            MediaError: the file is missing, empty, corrupt, too big or of an unsupported type.
+        """
+        turn = self.new_turn_number()
+        if isinstance(source, bytes):
+            return self.artifacts.add_bytes(source, kind=kind, origin="uploaded", turn=turn, name=name)
+        return self.artifacts.add_file(source, kind=kind, origin="uploaded", turn=turn, name=name or Path(source).name)
+
+    def record(self, turn: TurnRecord) -> None:
+        """Add a finished turn and save the history."""
+        with self._lock:
+            self.turns.append(turn)
+            self._save()
+
+    def history(self, limit: int | None = None) -> list[TurnRecord]:
+        """The newest turns, oldest first: at most ``limit`` (default ``settings.history_turns``)."""
+        count = self.settings.history_turns if limit is None else limit
+        with self._lock:
+            return list(self.turns[-count:]) if count > 0 else []
+
+    def last_text_output(self) -> str | None:
+        """The newest text the conversation produced: what "that", "it" or "the text" means.
+
+        That is the last tool output of the newest turn that has one (a transcript, OCR
+        text, a caption, a translation), else the words it spoke, else a chat reply.
+        The user's own words (a voice note's transcript) do not count.
+        """
+        with self._lock:
+            for turn in reversed(self.turns):
+                said = turn.user_text.strip()
+                outputs = [o for o in turn.outputs if o.strip() and o.strip() != said]
+                if outputs:
+                    return outputs[-1]
+                spoken = [
+                    step["args"]["text"]
+                    for step in turn.plan
+                    if step.get("tool") == "speak_text"
+                    and isinstance(step.get("args"), dict)
+                    and isinstance(step["args"].get("text"), str)
+                    and not STEP_REF.match(step["args"]["text"])
+                ]
+                if spoken:
+                    return spoken[-1]
+                if not turn.plan and turn.reply_text.strip():
+                    return turn.reply_text
+        return None
+
+    def reset(self) -> None:
+        """Start the conversation over: forget the turns, and the media as far as "it" goes.
+
+        The artifact files stay (their ids still work when named), but "the picture" and
+        "that" no longer point at anything from before the reset.
+        """
+        with self._lock:
+            self._cleared_turn = max(
+                [self._cleared_turn, *(t.number for t in self.turns), *(a.turn for a in self.artifacts.all())]
+            )
+            for artifact in self.artifacts.all():
+                number = int(artifact.id.rsplit("-", 1)[1])
+                self._cleared_artifacts[artifact.kind] = max(self._cleared_artifacts[artifact.kind], number)
+            self.turns = []
+            self._save()
+
+    # -- what the router reads -----------------------------------------------------------
+    def state(self) -> ConversationState:
+        """What the conversation holds now, for ``agent.router.rules.route``."""
+        with self._lock:
+            last_turn = self.turns[-1].number if self.turns else self._cleared_turn
+            images = self._live("image")
+            audios = self._live("audio")
+            latest_image = images[-1] if images else None
+            latest_audio = audios[-1] if audios else None
+            generated = [a for a in images if a.origin == "generated"]
+            uploaded = [a for a in images if a.origin == "uploaded"]
+            target, source = self._last_translation()
+            prompt = self._last_literal_arg("generate_image", "prompt")
+
+            def recent(artifact: Artifact | None) -> bool:
+                return artifact is not None and artifact.turn > 0 and artifact.turn >= last_turn
+
+            return ConversationState(
+                latest_image=latest_image.id if latest_image else None,
+                latest_image_generated=bool(latest_image and latest_image.origin == "generated"),
+                latest_generated_image=generated[-1].id if generated else None,
+                latest_uploaded_image=uploaded[-1].id if uploaded else None,
+                latest_image_recent=recent(latest_image),
+                latest_audio=latest_audio.id if latest_audio else None,
+                latest_audio_recent=recent(latest_audio),
+                last_text_output=self.last_text_output(),
+                last_target_language=target,
+                last_translation_source=source,
+                last_image_prompt=prompt,
+            )
+
+    def _live(self, kind: str) -> list[Artifact]:
+        """Artifacts of a kind added since the last reset, oldest first."""
+        found = [
+            a for a in self.artifacts.all()
+            if a.kind == kind and int(a.id.rsplit("-", 1)[1]) > self._cleared_artifacts[kind]
+        ]
+        return sorted(found, key=lambda a: int(a.id.rsplit("-", 1)[1]))
+
+    def _last_literal_arg(self, tool: str, name: str) -> str | None:
+        """The newest argument ``name`` of a ``tool`` step, if it was words rather than a step reference."""
+        for turn in reversed(self.turns):
+            for step in reversed(turn.plan):
+                args = step.get("args") if isinstance(step.get("args"), dict) else {}
+                if step.get("tool") == tool:
+                    value = args.get(name)
+                    return value if isinstance(value, str) and value.strip() and not STEP_REF.match(value) else None
+        return None
+
+    def _last_translation(self) -> tuple[str | None, str | None]:
+        """The target language and (when given as words) the source text of the newest translation."""
+        for turn in reversed(self.turns):
+            for step in reversed(turn.plan):
+                args = step.get("args") if isinstance(step.get("args"), dict) else {}
+                if step.get("tool") == "translate_speech":
+                    return "en", None
+                if step.get("tool") != "translate_text":
+                    continue
+                target = args.get("target_language")
+                code = find_language(target) if isinstance(target, str) else None
+                text = args.get("text")
+                source = text if isinstance(text, str) and text.strip() and not STEP_REF.match(text) else None
+                return code, source
+        return None, None
+
+    # -- the file ---------------------------------------------------------------------
+    @property
+    def history_path(self) -> Path:
+        return self.folder / HISTORY_NAME
+
+    def _save(self) -> None:
+        data = {
+            "version": HISTORY_VERSION,
+            "id": self.id,
+            "cleared_turn": self._cleared_turn,
+            "cleared_artifacts": self._cleared_artifacts,
+            "turns": [t.to_json() for t in self.turns],
+        }
+        write_atomically(self.history_path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    def _load(self) -> None:
+        path = self.history_path
+        if not path.is_file():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            problem = None if isinstance(data, dict) else "not a JSON object"
+        except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: bad JSON
+            data, problem = None, str(e)
+        if problem or not isinstance(data, dict):
+            kept = path.with_name(f"{HISTORY_NAME}.unreadable-{int(time.time())}")
+            log.warning("Session %s: %s is unreadable (%s); starting a new history, the old file is %s.",
+                        self.id, path.name, problem, kept.name)
+            with contextlib.suppress(OSError):
+                path.replace(kept)
+            return
+        turns = data.get("turns")
+        self.turns = [t for t in map(TurnRecord.from_json, turns if isinstance(turns, list) else []) if t is not None]
+        if isinstance(data.get("cleared_turn"), int):
+            self._cleared_turn = data["cleared_turn"]
+        cleared = data.get("cleared_artifacts")
+        if isinstance(cleared, dict):
+            for kind in _KINDS:
+                if isinstance(cleared.get(kind), int):
+                    self._cleared_artifacts[kind] = cleared[kind]

@@ -1,0 +1,323 @@
+"""The browser chat: a Chainlit app over the same Session and Assistant as ``polychat chat``.
+
+People type, attach images and audio, or talk: the microphone streams PCM to the
+server, voice activity detection ends each utterance after a short pause, and the
+answer comes back as text, inline pictures and spoken audio. Every tool call shows
+as a step with its inputs and time. Conversations are stored (``agent.web.db``,
+``agent.web.store``) and can be reopened after a restart.
+
+Start it with ``polychat serve`` (``agent.cli.serve``), which sets Chainlit up
+before this module is imported. Models load on first use, in worker threads, so
+the page stays responsive and several people can chat at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import chainlit as cl
+from chainlit.config import config as chainlit_config
+from chainlit.server import app as chainlit_app
+
+from agent.web import db as web_db
+from agent.web import store as web_store
+from agent.web.api import mount_api
+from agent.config import get_settings
+from agent.errors import PolychatError
+from agent.media import encode_wav
+from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
+from agent.web.render import ProgressRelay, name_thread, reply_elements, show_steps, spoken_seconds, upload_problem
+from agent.web.voice import UtteranceDetector
+
+log = logging.getLogger(__name__)
+
+SETTINGS = get_settings()
+STORAGE = web_store.LocalStorageClient(web_store.web_dir(SETTINGS) / "files")
+BROWSER_SAMPLE_RATE = 24_000  # Hz, the rate Chainlit 2.x's browser recorder always records at
+REPLY_ECHO_GUARD_SECONDS = 0.5  # seconds the microphone stays deaf after a spoken reply ends
+FAILURE = "Something went wrong on my side while answering; please try again."
+NOTHING_SENT = "Type a message, attach a picture or a recording, or press the microphone."
+
+STARTERS = [
+    cl.Starter(label="Draw something", message="Draw a lighthouse on a cliff at sunset, watercolor"),
+    cl.Starter(label="Describe my photo", message="Describe my photo"),
+    cl.Starter(label="Read the text in an image", message="Read the text in my image"),
+    cl.Starter(label="Talk to me", message="Hello! How can I talk to you?"),
+]
+
+# Chainlit's own limits follow the settings, so the upload dialog and the server agree.
+if chainlit_config.features.spontaneous_file_upload is not None:
+    chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_upload_mb))
+chainlit_config.ui.name = "polychat"
+MICROPHONE_RATE = int(getattr(chainlit_config.features.audio, "sample_rate", 0) or BROWSER_SAMPLE_RATE)
+if MICROPHONE_RATE != BROWSER_SAMPLE_RATE:
+    log.warning(
+        "[features.audio] sample_rate is %d in .chainlit/config.toml, but the browser records at %d Hz; "
+        "set it to %d or voice messages will sound slowed down or sped up.",
+        MICROPHONE_RATE, BROWSER_SAMPLE_RATE, BROWSER_SAMPLE_RATE,
+    )
+web_store.mount_file_route(chainlit_app, STORAGE)
+mount_api(chainlit_app, SETTINGS)  # the HTTP API (/api/turn ...) beside the web UI
+
+
+# --------------------------------------------------------------------------- per-user state
+
+
+def current_prefs() -> Prefs:
+    """This person's preferences, from the settings panel of this conversation."""
+    return Prefs.from_panel(cl.context.session.chat_settings, SETTINGS)
+
+
+_assistants: dict[tuple[Any, ...], Any] = {}
+
+
+def assistant_for(prefs: Prefs) -> Any:
+    """The shared Assistant for these preferences (all share one model manager)."""
+    from agent.turn.assistant import Assistant
+    from agent.models.manager import get_manager
+
+    key = (prefs.spoken_replies, prefs.voice, prefs.target_language)
+    if key not in _assistants:
+        _assistants[key] = Assistant(settings=prefs.settings(), models=get_manager())
+    return _assistants[key]
+
+
+def conversation() -> Any:
+    """This chat's Session, in ``<data dir>/web/threads/<thread id>`` (made on first use)."""
+    session = cl.user_session.get("polychat_session")
+    if session is None:
+        from agent.turn.session import Session
+
+        session = Session(web_store.threads_dir(SETTINGS), SETTINGS, cl.context.session.thread_id)
+        cl.user_session.set("polychat_session", session)
+    return session
+
+
+# --------------------------------------------------------------------------- chat events
+
+
+@cl.set_starters
+async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
+    return STARTERS
+
+
+@cl.on_chat_start
+async def on_chat_start() -> None:
+    await settings_panel(current_prefs()).send()
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: dict[str, Any]) -> None:
+    cl.user_session.set("polychat_session", None)
+    await asyncio.to_thread(conversation)
+    await settings_panel(current_prefs()).send()
+
+
+@cl.on_settings_update
+async def on_settings_update(chosen: dict[str, Any]) -> None:
+    seed = str(chosen.get("image_seed") or "").strip()
+    if seed and parse_seed(seed) is None:
+        await cl.Message(
+            content=f"The image seed {seed!r} is not a whole number from 0 to {MAX_SEED}; "
+            "I'll pick a new seed each time until you fix it."
+        ).send()
+
+
+@cl.on_message
+async def on_message(message: cl.Message) -> None:
+    try:
+        session = await asyncio.to_thread(conversation)
+        attachments, problems = await accept_uploads(session, message.elements or [])
+        for problem in problems:
+            await cl.Message(content=problem).send()
+        if not message.content.strip() and not attachments:
+            if not problems:
+                await cl.Message(content=NOTHING_SENT).send()
+            return
+        await answer(session, message, message.content, attachments)
+    except Exception:
+        log.exception("Turn failed")
+        await cl.Message(content=FAILURE).send()
+
+
+async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], list[str]]:
+    """Put the message's files into the session's store; the refused ones become sentences."""
+    accepted, problems = [], []
+    turn = session.new_turn_number()
+    for element in elements:
+        name = getattr(element, "name", None) or "the file"
+        path = getattr(element, "path", None)
+        if not path:
+            problems.append(f"I couldn't read {name}; please attach it again.")
+            continue
+        try:
+            artifact = await asyncio.to_thread(
+                session.artifacts.add_file, path, origin="uploaded", turn=turn, name=name
+            )
+        except PolychatError as e:
+            problems.append(upload_problem(name, str(e)))
+            continue
+        accepted.append(artifact)
+    return accepted, problems
+
+
+async def answer(session: Any, asked: cl.Message, text: str, attachments: list[Any], *, voice: bool = False) -> Any:
+    """Run one turn in a worker thread, then show its tool steps (under ``asked``) and its reply.
+
+    For a voice message, ``asked`` is the placeholder user message, which then shows the transcript.
+    """
+    prefs = current_prefs()
+    run = cl.context.current_step  # Chainlit's "on_message" run, where tool steps belong
+    parent_id = run.id if run is not None else asked.id
+    async with turn_lock():  # one turn at a time per conversation (typing while a voice turn runs)
+        relay = ProgressRelay(asyncio.get_running_loop(), parent_id)
+        try:
+            reply = await asyncio.to_thread(
+                assistant_for(prefs).respond,
+                session,
+                text,
+                attachments,
+                voice=voice,
+                progress=relay,
+                tool_defaults=prefs.tool_defaults(),
+            )
+        except PolychatError as e:
+            await cl.Message(content=str(e)).send()
+            return None
+        finally:
+            await relay.close()
+    if voice:
+        asked.content = reply.user_text or "(voice message)"
+        await asked.update()
+    await show_steps(reply.steps, parent_id=parent_id)
+    await cl.Message(content=reply.text, elements=reply_elements(reply)).send()
+    if reply.turn == 1:
+        title = reply.user_text or ", ".join(a.name or a.id for a in attachments) or "Voice message"
+        await name_thread(cl.context.session.thread_id, title)
+    return reply
+
+
+def turn_lock() -> asyncio.Lock:
+    """The lock that keeps this conversation's turns in order."""
+    lock = cl.user_session.get("turn_lock")
+    if lock is None:
+        lock = asyncio.Lock()
+        cl.user_session.set("turn_lock", lock)
+    return lock
+
+
+# --------------------------------------------------------------------------- voice
+
+
+@dataclass
+class Listening:
+    """The microphone stream of one browser tab."""
+
+    detector: UtteranceDetector
+    deaf_until: float = 0.0  # loop time before which chunks are ignored (our own reply playing)
+    busy: bool = False  # an utterance is being answered
+    closed: bool = False  # we told the browser to stop recording
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+
+@cl.on_audio_start
+async def on_audio_start() -> bool:
+    detector = await asyncio.to_thread(UtteranceDetector, MICROPHONE_RATE, None, SETTINGS.max_audio_seconds)
+    cl.user_session.set("listening", Listening(detector))
+    return True
+
+
+@cl.on_audio_chunk
+async def on_audio_chunk(chunk: cl.InputAudioChunk) -> None:
+    state: Listening | None = cl.user_session.get("listening")
+    if state is None or state.closed:
+        return
+    loop = asyncio.get_running_loop()
+    if state.busy or loop.time() < state.deaf_until:
+        return
+    for utterance in state.detector.feed(chunk.data)[:1]:
+        state.busy = True
+        if not current_prefs().keep_listening:
+            state.closed = True
+            await cl.context.emitter.update_audio_connection("off")
+        task = asyncio.create_task(voice_turn(state, utterance))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+
+@cl.on_audio_end
+async def on_audio_end() -> None:
+    state: Listening | None = cl.user_session.get("listening")
+    cl.user_session.set("listening", None)
+    if state is None:
+        return
+    state.closed = True
+    utterance = state.detector.flush()
+    if utterance is not None and not state.busy:
+        await voice_turn(state, utterance)
+    elif not state.detector.heard_speech and not state.tasks:
+        await cl.Message(content="I didn't hear any speech; check the microphone and try again.").send()
+
+
+async def voice_turn(state: Listening, utterance: Any) -> None:
+    """Answer one spoken utterance: store it, show the transcript as the user's message, reply."""
+    chat = cl.context.session
+    first = not chat.has_first_interaction
+    await cl.context.emitter.task_start()
+    try:
+        session = await asyncio.to_thread(conversation)
+        wav = encode_wav(utterance, state.detector.stream_rate)
+        note = await asyncio.to_thread(
+            session.artifacts.add_bytes, wav, kind="audio", origin="uploaded",
+            turn=session.new_turn_number(), name="voice message.wav",
+        )
+        said = cl.Message(
+            content="🎤 …", author="You", type="user_message",
+            elements=[cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")],
+        )
+        await said.send()
+        reply = await answer(session, said, "", [note], voice=True)
+        if first and not chat.has_first_interaction:
+            chat.has_first_interaction = True
+            await cl.context.emitter.init_thread((reply.user_text if reply else "") or "Voice message")
+        if reply is not None:
+            state.deaf_until = asyncio.get_running_loop().time() + spoken_seconds(reply) + REPLY_ECHO_GUARD_SECONDS
+        state.detector.wait_for_silence()  # what was said while we answered is not the next question
+    except Exception:
+        log.exception("Voice turn failed")
+        await cl.Message(content=FAILURE).send()
+    finally:
+        state.busy = False
+        await cl.context.emitter.task_end()
+
+
+# --------------------------------------------------------------------------- storage and login
+
+
+@cl.data_layer
+def data_layer() -> Any:
+    return web_db.make_data_layer(SETTINGS, STORAGE)
+
+
+AUTH_USERS = web_store.parse_auth_users(SETTINGS.auth_users)
+
+if AUTH_USERS:
+
+    @cl.password_auth_callback
+    def password_login(username: str, password: str) -> cl.User | None:
+        expected = AUTH_USERS.get(username)
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            return None
+        return cl.User(identifier=username, metadata={"provider": "password"})
+
+else:
+
+    @cl.header_auth_callback
+    def local_login(headers: Any) -> cl.User:
+        """Without configured users, everyone on this machine is the one local user."""
+        return cl.User(identifier="local", display_name="You", metadata={"provider": "local"})

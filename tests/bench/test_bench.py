@@ -1,0 +1,291 @@
+"""The benchmark suite: its helpers, its fairness checks, and a whole ``--quick`` run (slow)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import corpus, defaults, realsize
+from bench.common import PROJECT_ROOT, RunConfig
+from bench.measure import interleaved, stats
+from bench.report import RANDOM_REAL_SIZE, REAL_WEIGHTS, Section, Table, render_table
+from bench.runner import SECTIONS, parse_sections
+
+SECTION_HEADINGS = (
+    "## 1. Per-tool cost",
+    "## 2. Speech recognition",
+    "## 3. Text to speech",
+    "## 4. Voice to voice",
+    "## 5. Server start",
+    "## 6. Side by side",
+    "## 7. GPU",
+)
+NUMBER = re.compile(r"^-?\d+(\.\d+)?(×|%)?$")
+
+
+def table_cells(markdown: str) -> list[list[str]]:
+    """The body cells of every Markdown table in ``markdown`` (header and separator rows left out)."""
+    rows, previous = [], ""
+    for line in markdown.splitlines():
+        if line.startswith("|") and not line.startswith("|---") and previous.startswith("|"):
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        previous = line if line.startswith("|") else ""
+    return rows
+
+
+def section_text(report: str, heading: str) -> str:
+    start = report.index(heading)
+    following = report.find("\n## ", start + len(heading))
+    return report[start: following if following != -1 else len(report)]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def test_stats_give_median_spread_and_quartiles():
+    summary = stats([3.0, 1.0, 2.0, 10.0])
+    assert summary.median == 2.5
+    assert (summary.minimum, summary.maximum) == (1.0, 10.0)
+    assert summary.spread() == "1.00–10.00"
+    assert summary.iqr == (1.75, 4.75)
+    with pytest.raises(ValueError):
+        stats([])
+
+
+def test_interleaved_runs_contenders_in_turns():
+    calls: list[str] = []
+    timings, results = interleaved({"a": lambda: calls.append("a") or 1, "b": lambda: calls.append("b") or 2}, 3)
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert timings["a"].n == timings["b"].n == 3
+    assert results == {"a": 1, "b": 2}
+
+
+def test_sections_parse_in_report_order_and_refuse_unknown_names():
+    assert parse_sections("") == list(SECTIONS)
+    assert parse_sections("compare, tools") == ["tools", "compare"]
+    with pytest.raises(ValueError, match="unknown section nope"):
+        parse_sections("tools,nope")
+
+
+def test_tables_render_escaped_cells_and_refuse_ragged_rows():
+    table = Table("T", ["a |x|", "b"], command="python -m bench --sections tools")
+    table.add(1.23456, None)
+    table.add("x|y", 7)
+    text = render_table(table)
+    assert "| a \\|x\\| | b |" in text
+    assert "| 1.23 | — |" in text and "| x\\|y | 7 |" in text
+    assert "Command: `python -m bench --sections tools`" in text
+    with pytest.raises(ValueError):
+        table.add(1)
+
+
+def test_error_rates_ignore_case_and_punctuation():
+    assert corpus.word_error_rate(["Hello, world!"], ["hello world"]) == 0.0
+    assert corpus.word_error_rate(["the cat sat"], ["the dog sat"]) == pytest.approx(1 / 3)
+    assert corpus.word_error_rate(["two words"], [""]) == 1.0
+    assert corpus.char_error_rate("Total due: 48.50", "TOTAL DUE 48 50") == 0.0
+
+
+def test_images_have_the_sizes_the_report_states(tmp_path: Path):
+    from PIL import Image
+
+    assert Image.open(corpus.scene_image(tmp_path / "scene.png")).size == (640, 480)
+    page = Image.open(corpus.page_image(tmp_path / "page.png"))
+    assert page.size == (760, 80 + 60 * len(corpus.PAGE_LINES))
+
+
+def test_real_vocab_whisper_tokenizer_has_openai_layout():
+    tokenizer = realsize.whisper_tokenizer_real_vocab()
+    assert len(tokenizer) == 51865
+    ids = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>",
+                                           "<|notimestamps|>", "<|0.00|>"])
+    assert ids == [50257, 50258, 50259, 50359, 50363, 50364]
+
+
+# -- the verdicts -----------------------------------------------------------------------------
+
+
+def _section(**findings) -> Section:
+    return Section("x", "x", findings=findings)
+
+
+def test_verdicts_follow_the_numbers(monkeypatch):
+    asr = [
+        {"model": "whisper-base", "compute_type": "int8", "beams": 5, "threads": 0, "rtf": 0.30, "wer": 0.05},
+        {"model": "whisper-base", "compute_type": "float32", "beams": 5, "threads": 0, "rtf": 0.50, "wer": 0.05},
+        {"model": "whisper-base", "compute_type": "int8", "beams": 1, "threads": 0, "rtf": 0.20, "wer": 0.05},
+    ]
+    sections = [_section(asr=asr, engines={("small", "CTranslate2", "int8"): 4.0})]
+    assert defaults.asr_engine(sections)[-1] == "keep"  # the code already puts faster-whisper first
+    import agent.models.catalog
+
+    monkeypatch.setattr(agent.models.catalog, "preferred_backends", lambda slot: ["transformers", "faster-whisper"])
+    assert defaults.asr_engine(sections)[-1].startswith("**change suggested**")
+    assert defaults.asr_compute_type(sections)[-1] == "keep"
+    beam = defaults.asr_beam(sections)
+    assert "beam 5 costs 1.50×" in beam[3] and beam[-1].startswith("**question**")
+    assert defaults.asr_threads(sections)[3] == defaults.NOT_MEASURED
+
+    slower_int8 = [dict(asr[0], rtf=0.8), asr[1]]
+    assert defaults.asr_compute_type([_section(asr=slower_int8)])[-1].startswith("**change suggested**")
+
+
+def test_ocr_verdict_prefers_accuracy_then_speed():
+    def rows(tesseract: tuple[float, float], rapidocr: tuple[float, float]) -> list[Section]:
+        return [_section(tools=[
+            {"tool": "read_image_text", "label": REAL_WEIGHTS, "backend": "tesseract", "warm": tesseract[0],
+             "score": tesseract[1]},
+            {"tool": "read_image_text", "label": REAL_WEIGHTS, "backend": "rapidocr", "warm": rapidocr[0],
+             "score": rapidocr[1]},
+        ])]
+
+    assert defaults.ocr_engine(rows((0.4, 0.00), (0.3, 0.04)))[-1] == "keep"  # tesseract reads better
+    assert defaults.ocr_engine(rows((0.9, 0.01), (0.3, 0.01)))[-1] == "**change suggested**: rapidocr first"
+
+
+def test_tts_and_streaming_verdicts(monkeypatch):
+    tts = [{"engine": "Piper · joe", "label": REAL_WEIGHTS, "rtf": 0.05},
+           {"engine": "SpeechT5 + HiFi-GAN · real size", "label": RANDOM_REAL_SIZE, "rtf": 0.9}]
+    assert defaults.tts_engine([_section(tts=tts)])[-1] == "keep"  # Piper is already first
+    import agent.models.catalog
+
+    monkeypatch.setattr(agent.models.catalog, "preferred_backends", lambda slot: ["speecht5", "piper"])
+    assert defaults.tts_engine([_section(tts=tts)])[-1].startswith("**change suggested**")
+    voice = {"whole_first_audio": 6.0, "streaming_first_audio": 2.0}
+    assert "(3.0×)" in defaults.spoken_replies([_section(voice=voice)])[3]
+    assert defaults.tts_engine([])[3] == defaults.NOT_MEASURED
+
+
+def test_gpu_verdicts_read_the_gpu_tables():
+    gpu = {"card": "Some GPU", "whisper": {("float32", "sdpa"): 2.0, ("float16", "sdpa"): 1.0,
+                                          ("float16", "eager"): 1.5}, "sd": {"float32": 6.0, "float16": 2.0}}
+    dtype = defaults.cuda_dtype([_section(gpu=gpu)])
+    assert "2.00× faster for Whisper, 3.00× for Stable Diffusion" in dtype[3] and dtype[-1] == "keep"
+    assert defaults.attention_kernel([_section(gpu=gpu)])[-1] == "keep"
+    assert "needs CUDA" in defaults.cuda_dtype([_section(gpu=None)])[3]
+
+
+def test_defaults_part_is_a_table_of_every_default(tmp_path: Path):
+    config = RunConfig(quick=True, device="cpu", work=tmp_path, command="python -m bench --quick")
+    text = defaults.render_defaults([], config)
+    assert text.startswith("## Defaults chosen from these numbers")
+    rows = table_cells(text)
+    assert len(rows) == 11 and all(row[3].startswith(defaults.NOT_MEASURED) for row in rows)
+
+
+# -- engines on one checkpoint ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def whisper_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Whisper of whisper-tiny's size with random weights, and its CTranslate2 conversion."""
+    cache = tmp_path_factory.mktemp("bench-models")
+    return realsize.whisper("tiny", cache), realsize.whisper_ct2("tiny", cache)
+
+
+@pytest.mark.slow
+def test_both_engines_decode_the_same_forced_tokens(whisper_checkpoint):
+    import numpy as np
+
+    from bench.engines import Ct2Whisper, HfWhisper, token_agreement
+
+    hf_path, ct2_path = whisper_checkpoint
+    hf = HfWhisper.load(hf_path)
+    features = hf.features(np.zeros(16_000, dtype=np.float32))
+    encoder_passes = []
+    hook = hf.model.model.encoder.register_forward_pre_hook(lambda *args: encoder_passes.append(1))
+    transformers_tokens = hf.generate(features, 6)[0]
+    hook.remove()
+    ct2_tokens = Ct2Whisper.load(ct2_path, compute_type="float32").generate(features, 6)[0]
+    assert len(encoder_passes) == 1  # no language detection pass, no seeking: the same work as CTranslate2
+    assert len(transformers_tokens) == len(ct2_tokens) == 6
+    assert token_agreement(transformers_tokens, ct2_tokens) == 1.0  # the conversion kept the checkpoint
+
+
+@pytest.mark.slow
+def test_gpu_section_code_runs_on_cpu_with_small_sizes(whisper_checkpoint):
+    import torch
+
+    from bench import sec_gpu
+
+    rows = sec_gpu.whisper_precision_rows(whisper_checkpoint[0], device="cpu", dtypes=[torch.float32, torch.bfloat16],
+                                          attentions=["sdpa", "eager"], tokens=3, runs=1)
+    assert [(r[0], r[1]) for r in rows] == [("float32", "sdpa"), ("float32", "eager"), ("bfloat16", "sdpa"),
+                                           ("bfloat16", "eager")]
+    assert rows[0][4] == 1.0 and all(r[2] > 0 and r[5] is None for r in rows)  # no VRAM reading on CPU
+    batches = sec_gpu.whisper_batch_rows(whisper_checkpoint[0], device="cpu", dtype=torch.float32, batches=[1, 2],
+                                         tokens=2, runs=1)
+    assert [b[0] for b in batches] == [1, 2] and batches[1][2] == pytest.approx(batches[1][1] / 2)
+
+    def small_pipeline(dtype):
+        return sec_gpu.random_sd_pipeline(
+            unet=dict(sec_gpu.SD_UNET, block_out_channels=(32, 32, 32, 32), layers_per_block=1, norm_num_groups=8,
+                      attention_head_dim=2, cross_attention_dim=32),
+            vae=dict(sec_gpu.SD_VAE, block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4),
+            text=dict(sec_gpu.SD_TEXT, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, projection_dim=32),
+        ).to(dtype)
+
+    images = sec_gpu.sd_rows(small_pipeline, device="cpu", dtypes=[torch.float32], steps=2, size=64, runs=1)
+    assert images[0][0] == "float32" and images[0][3] == pytest.approx(images[0][1] / 2)
+
+
+def test_gpu_section_without_cuda_says_how_to_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from bench import sec_gpu
+
+    monkeypatch.setattr(sec_gpu, "cuda_available", lambda: False)
+    section = sec_gpu.run(RunConfig(quick=True, device="cpu", work=tmp_path))
+    assert not section.tables
+    assert any("python -m bench --sections gpu" in note for note in section.notes)
+
+
+def test_polychat_bench_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from agent import cli
+    from bench import sec_gpu
+
+    monkeypatch.setattr(sec_gpu, "cuda_available", lambda: False)
+    out = tmp_path / "report.md"
+    assert cli.main(["bench", "--sections", "gpu", "--out", str(out)]) == 0
+    report = out.read_text(encoding="utf-8")
+    assert report.startswith("# polychat benchmarks")
+    assert "Written by `polychat bench --sections gpu`" in report
+    assert "## 1. GPU" in report and "## Defaults chosen from these numbers" in report
+    assert cli.main(["bench", "--sections", "nope", "--out", str(out)]) == 1
+
+
+def test_cli_without_the_bench_package_still_works(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    from agent import cli
+    monkeypatch.setitem(sys.modules, "bench.runner", None)  # as if the package were not installed
+    assert cli.main(["bench", "--quick", "--sections", "gpu"]) == 1
+    assert "The benchmark suite (the bench package) is not installed" in capsys.readouterr().err
+    assert "translate" in cli.build_parser().format_help()  # the other commands are still there
+
+
+# -- the whole quick run ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_section_with_numbers(tmp_path: Path):
+    out = tmp_path / "BENCHMARKS.md"
+    env = dict(os.environ, POLYCHAT_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=3600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = out.read_text(encoding="utf-8")
+    for heading in (*SECTION_HEADINGS, "## Machine", "## Defaults chosen from these numbers"):
+        assert heading in report
+    assert "This section failed" not in report and "failed:" not in report
+    for heading in SECTION_HEADINGS[:-1]:  # the GPU section has tables only on a CUDA machine
+        text = section_text(report, heading)
+        numbers = [cell for row in table_cells(text) for cell in row if NUMBER.match(cell)]
+        assert numbers, f"no numbers under {heading}"
+        assert "Command: `python -m bench --sections" in text
+    machine = dict(row[:2] for row in table_cells(section_text(report, "## Machine")))
+    assert machine["cores"] and machine["RAM"].endswith("GB") and machine["torch"][0].isdigit()
+    verdicts = table_cells(section_text(report, "## Defaults chosen from these numbers"))
+    assert any(row[0] == "ASR engine on CPU" for row in verdicts)

@@ -1,0 +1,139 @@
+"""The terminal faces of the agent: ask, chat through stdin, menu, listen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
+    env.update({"POLYCHAT_PROFILE": "tiny", "POLYCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
+                "POLYCHAT_DEVICE": "cpu"})
+    env.update(extra)
+    return env
+
+
+def _polychat(args: list[str], data_dir: Path, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=_env(data_dir, **extra), cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli-data")
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("img") / "car.png"
+    Image.new("RGB", (80, 60), "red").save(path)
+    return path
+
+
+def test_plan_only_loads_no_model_and_no_torch(data_dir, photo):
+    code = (
+        "import sys, json; from agent.cli import main; "
+        f"rc = main(['ask', 'translate the text in this image to French and read it aloud', '--image', {str(photo)!r},"
+        " '--plan-only', '--json']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(data_dir),
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)["plan"]
+    assert [s["tool"] for s in plan] == ["read_image_text", "translate_text", "speak_text"]
+    assert plan[0]["args"] == {"image": "image-1"}
+
+
+def test_ask_json_runs_a_turn_and_copies_media_out(data_dir, tmp_path):
+    result = _polychat(["ask", "draw a red kite", "--json", "--out", str(tmp_path / "out")], data_dir)
+    assert result.returncode == 0, result.stderr
+    turn = json.loads(result.stdout)
+    assert set(turn) == {"text", "plan", "artifacts", "steps"}  # no transcript: not a voice note
+    assert turn["plan"][0]["tool"] == "generate_image"
+    assert turn["steps"][0]["ok"] is True and isinstance(turn["steps"][0]["seconds"], float)
+    image = turn["artifacts"][0]
+    assert image["kind"] == "image" and image["id"] == "image-1"
+    with Image.open(image["path"]) as made:
+        assert made.size[0] >= 64
+    assert (tmp_path / "out" / Path(image["path"]).name).is_file()
+
+
+def test_ask_conversation_has_an_empty_plan(data_dir):
+    result = _polychat(["ask", "tell me a joke", "--json"], data_dir, POLYCHAT_CHAT_MODEL=str(data_dir / "none"))
+    turn = json.loads(result.stdout)
+    assert turn["plan"] == [] and turn["steps"] == []
+    assert "draw a picture" in turn["text"]
+
+
+def test_ask_with_a_missing_file_is_one_sentence(data_dir):
+    result = _polychat(["ask", "what is this?", "--image", "/no/such/photo.jpg"], data_dir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "polychat: The file /no/such/photo.jpg does not exist."
+
+
+def test_chat_through_stdin_holds_a_conversation(data_dir, photo):
+    script = f"/image {photo}\ndescribe this picture\nwhat colour is the car in it?\n/voice on\nsay hello\n/quit\n"
+    result = _polychat(["chat", "--json"], data_dir, stdin=script)
+    assert result.returncode == 0, result.stderr
+    turns = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert [t["plan"][0]["tool"] for t in turns] == ["caption_image", "answer_image_question", "speak_text"]
+    assert turns[1]["plan"][0]["args"]["image"] == "image-1"
+    assert turns[2]["artifacts"][0]["kind"] == "audio"
+    assert "Attached" in result.stderr and "Spoken replies on." in result.stderr
+
+
+@pytest.mark.real_weights
+def test_listen_streams_a_recording_in_chunks(tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from speech_helpers import espeak_wav
+
+    wav = espeak_wav("The weather is lovely today. Let us walk to the harbour and watch the boats.", tmp_path / "a.wav")
+    result = _polychat(["listen", "--file", str(wav), "--chunk-seconds", "3"], tmp_path,
+                       POLYCHAT_PROFILE="default", POLYCHAT_TRANSCRIBE_AUDIO_MODEL="package:whisper-base")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) >= 2  # more than one chunk, printed as it went
+    assert lines[0].startswith("[")
+    words = " ".join(lines).lower()
+    assert "walk" in words and ("harbour" in words or "harbor" in words)
+
+
+def test_chunks_are_cut_at_a_pause():
+    import numpy as np
+
+    from agent.cli.listen import chunks
+
+    tone = np.sin(np.arange(16_000) / 5).astype(np.float32) * 0.5  # 1 s of "speech"
+    pause = np.zeros(3_200, dtype=np.float32)  # 0.2 s of silence
+    audio = np.concatenate([tone, tone, pause, tone])  # the pause starts at 2.0 s
+    blocks = (audio[i : i + 8_000] for i in range(0, len(audio), 8_000))
+    (start1, first), (start2, second) = list(chunks(blocks, 2.5))[:2]
+    assert start1 == 0.0
+    assert 2.0 <= len(first) / 16_000 <= 2.2  # cut inside the pause, not at 2.5 s
+    assert start2 == len(first) / 16_000
+
+
+def test_listen_without_a_microphone_is_one_sentence(tmp_path):
+    result = _polychat(["listen"], tmp_path, stdin="")
+    if result.returncode == 0:
+        pytest.skip("this machine has a microphone")
+    assert "microphone" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_menu_runs_a_tool_and_exits(data_dir, tmp_path):
+    result = _polychat(["menu"], data_dir, stdin="7\ngood morning\nFrench\n9\n0\n")
+    assert result.returncode == 0, result.stderr
+    assert "1. Text to image" in result.stdout and "0. Exit" in result.stdout
+    assert "There is no menu entry '9'" in result.stdout

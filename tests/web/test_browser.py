@@ -1,0 +1,401 @@
+"""The browser chat, driven in headless Chromium (Debian's ``chromium``) with Playwright.
+
+A real ``polychat serve`` runs in a subprocess on the tiny profile, with the real
+Whisper base and Piper voices that ship on PyPI for speech, so a voice message
+through Chromium's fake microphone is heard and answered out loud. A screenshot of
+each failing test is saved under ``$POLYCHAT_TEST_ARTIFACTS`` (default: the system
+temporary folder's ``polychat-test-artifacts``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+ESPEAK = shutil.which("espeak-ng")
+START_TIMEOUT = 120  # seconds a server may take to answer its first page load
+REPLY_TIMEOUT = 240_000  # milliseconds a turn may take (first use loads models on 2 slow cores)
+UI_TIMEOUT = 60_000  # milliseconds for the page to load and connect
+ARTIFACTS = Path(os.environ.get("POLYCHAT_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "polychat-test-artifacts")
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+if CHROMIUM is None:
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium); browser tests skipped",
+                allow_module_level=True)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``python -m agent.cli serve`` in a subprocess, started from outside the repository."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.extra_env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "POLYCHAT_PROFILE": "tiny",
+            "POLYCHAT_DEVICE": "cpu",
+            "POLYCHAT_DATA_DIR": str(self.data_dir),
+            "HF_HUB_OFFLINE": "1",
+            "POLYCHAT_TRANSCRIBE_AUDIO_MODEL": "package:whisper-base",
+            "POLYCHAT_SPEAK_TEXT_MODEL": "package:piper-joe",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        env.pop("POLYCHAT_CONFIG", None)
+        env.pop("POLYCHAT_AUTH_USERS", None)
+        env.pop("CHAINLIT_AUTH_SECRET", None)
+        env.update(self.extra_env)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "agent.cli", "serve", "--port", str(self.port), "--headless"],
+                cwd=self.data_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"polychat serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"polychat serve did not answer within {START_TIMEOUT} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("web-data"))
+    running.start()
+    yield running
+    running.stop()
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+def spoken_wav(path: Path, text: str) -> Path:
+    """``text`` spoken by espeak-ng, with silence around it so the pause ends the utterance."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run([ESPEAK, "-v", "en-us", "-s", "130", "-w", str(raw), text], check=True, capture_output=True)
+    with wave.open(str(raw), "rb") as source:
+        rate = source.getframerate()
+        speech = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    silence = np.zeros(int(rate * 1.0), dtype="<i2")
+    samples = np.concatenate([silence, speech, silence, silence, silence])  # 1 s before, 3 s after
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    if ESPEAK is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav = spoken_wav(tmp_path_factory.mktemp("mic") / "say-hello.wav", "say hello world")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, server: Server, request: pytest.FixtureRequest):
+    """Open pages in fresh browser contexts; screenshot them if the test fails."""
+    contexts = []
+    failed_before = request.session.testsfailed
+
+    def open_page(url: str | None = None):
+        context = browser.new_context(permissions=["microphone"], viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT)
+        page.goto(url or server.url)
+        wait_connected(page)
+        return page
+
+    yield open_page
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for number, context in enumerate(contexts):
+            for index, page in enumerate(context.pages):
+                shot = ARTIFACTS / f"{request.node.name}-{number}-{index}.png"
+                try:
+                    page.screenshot(path=str(shot), full_page=True)
+                    print(f"screenshot: {shot}")
+                except Exception as e:  # noqa: BLE001 - a crashed page cannot be photographed
+                    print(f"no screenshot of {request.node.name}: {e}")
+        print(server.log_tail())
+    for context in contexts:
+        context.close()
+
+
+def log_in(browser, url: str, name: str, password: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    page.goto(url)
+    page.click("#email")
+    page.keyboard.type(name)
+    page.click("#password")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    return page
+
+
+def wait_connected(page) -> None:
+    """The chat is ready once the app's settings panel arrived over the socket."""
+    page.wait_for_selector("#chat-input")
+    page.wait_for_selector("#chat-settings-open-modal")
+
+
+def attach(page, path: Path) -> None:
+    """Attach a file with the paperclip and wait until the server has it."""
+    with page.expect_response(lambda r: "/project/file" in r.url and r.request.method == "POST") as upload:
+        page.set_input_files("#upload-button-input", str(path))
+    assert upload.value.ok, f"upload of {path.name} failed with HTTP {upload.value.status}"
+
+
+def send(page, text: str) -> None:
+    page.click("#chat-input")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def assistant_messages(page):
+    return page.locator('[data-step-type="assistant_message"]')
+
+
+def wait_for_reply(page, count: int = 1):
+    """Wait until ``count`` assistant messages are shown and the run has finished; return the last."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-step-type=\"assistant_message\"]').length >= n",
+        arg=count, timeout=REPLY_TIMEOUT,
+    )
+    return assistant_messages(page).nth(count - 1)
+
+
+def image_size_rendered(locator) -> int:
+    """The natural width of an <img> once it has loaded (0 if it failed to load)."""
+    locator.wait_for(state="visible", timeout=REPLY_TIMEOUT)
+    handle = locator.element_handle()
+    handle.wait_for_element_state("stable")
+    return int(locator.evaluate("img => img.complete ? img.naturalWidth : 0"))
+
+
+def make_png(path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (96, 64), "white")
+    ImageDraw.Draw(image).ellipse((20, 8, 76, 56), fill="red")
+    image.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_page_loads_with_starters_and_welcome(new_page) -> None:
+    page = new_page()
+    for starter in ("Draw something", "Describe my photo", "Read the text in an image", "Talk to me"):
+        assert page.get_by_text(starter, exact=True).is_visible()
+    assert "polychat" in page.title().lower()
+
+
+def test_typed_message_gets_a_reply(new_page) -> None:
+    page = new_page()
+    send(page, "hello there")
+    page.get_by_text("hello there").first.wait_for()
+    reply = wait_for_reply(page)
+    assert reply.inner_text().strip()
+
+
+def test_uploaded_image_is_captioned_with_a_visible_tool_step(new_page, tmp_path: Path) -> None:
+    page = new_page()
+    attach(page, make_png(tmp_path / "dot.png"))
+    send(page, "what is in this picture?")
+    wait_for_reply(page)
+    page.get_by_text("caption_image").first.wait_for(timeout=REPLY_TIMEOUT)
+
+
+def test_refused_upload_is_explained_in_words(new_page, tmp_path: Path) -> None:
+    page = new_page()
+    fake = tmp_path / "broken.png"
+    fake.write_bytes(b"this is not a picture at all")
+    attach(page, fake)
+    send(page, "describe it")
+    reply = wait_for_reply(page)
+    assert "broken.png" in reply.inner_text()
+    assert "Traceback" not in page.content()
+
+
+def test_drawing_shows_an_inline_image(new_page) -> None:
+    page = new_page()
+    send(page, "draw a red circle")
+    reply = wait_for_reply(page)
+    assert image_size_rendered(reply.locator("img.inline-image").first) > 0
+    page.get_by_text("generate_image").first.wait_for()
+
+
+def test_settings_panel_sets_the_steps_and_seed_of_pictures(new_page) -> None:
+    page = new_page()
+    page.click("#chat-settings-open-modal")
+    slider = page.locator('[role="slider"]').first
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert slider.get_attribute("aria-valuenow") == "2"
+    page.click("#image_seed")
+    page.keyboard.type("42")
+    page.click("#confirm")
+    send(page, "draw a red circle")
+    first = wait_for_reply(page)
+    send(page, "draw a red circle")
+    second = wait_for_reply(page, 2)
+    assert "seed 42" in first.inner_text() and "seed 42" in second.inner_text()
+    sources = [r.locator("img.inline-image").first.get_attribute("src") for r in (first, second)]
+    pictures = [page.request.get(source).body() for source in sources]
+    assert pictures[0] == pictures[1]  # the same seed and prompt give the same picture
+
+
+def test_voice_message_through_the_microphone_is_answered_out_loud(new_page) -> None:
+    page = new_page()
+    microphone = page.locator("#upload-button").locator("xpath=preceding::button[1]")
+    microphone.click()
+    user_words = page.locator('[data-step-type="user_message"]').filter(has_text="hello")
+    user_words.first.wait_for(timeout=REPLY_TIMEOUT)
+    assert "world" in user_words.first.inner_text().lower()
+    reply = wait_for_reply(page)
+    reply.locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
+    source = reply.locator("audio").first.get_attribute("src")
+    assert source
+
+
+def test_conversation_survives_a_server_restart(new_page, server: Server, tmp_path: Path) -> None:
+    page = new_page()
+    attach(page, make_png(tmp_path / "dot.png"))
+    send(page, "what is in this picture?")
+    wait_for_reply(page)
+    send(page, "draw a green apple")
+    assert image_size_rendered(wait_for_reply(page, 2).locator("img.inline-image").first) > 0
+    page.context.close()
+
+    server.restart()
+    page = new_page()
+    page.locator("#thread-history").get_by_text("what is in this picture?").first.click()
+    page.get_by_text("draw a green apple").first.wait_for()
+    drawn = wait_for_reply(page, 2).locator("img.inline-image").first
+    assert image_size_rendered(drawn) > 0
+    assert "/polychat/files/" in drawn.get_attribute("src")  # served from the stored copy
+    sent = page.locator('[data-step-type="user_message"]').first.locator("img").first
+    assert image_size_rendered(sent) == 96  # the photo of the very first message is kept too
+    send(page, "say welcome back")
+    wait_for_reply(page, 3).locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
+
+
+def test_two_people_chat_at_the_same_time(new_page) -> None:
+    first, second = new_page(), new_page()
+    send(first, "draw a blue square")
+    send(second, "say good morning")
+    drawn = wait_for_reply(first)
+    spoken = wait_for_reply(second)
+    assert image_size_rendered(drawn.locator("img.inline-image").first) > 0
+    spoken.locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
+    assert drawn.locator("audio").count() == 0
+    assert spoken.locator("img.inline-image").count() == 0
+
+
+def test_password_login_keeps_each_persons_conversations_apart(browser, tmp_path: Path) -> None:
+    guarded = Server(tmp_path, POLYCHAT_AUTH_USERS="alice:wonderland,bob:builder")
+    guarded.start()
+    pages = []
+    try:
+        intruder = log_in(browser, guarded.url, "alice", "wrong")
+        pages.append(intruder)
+        intruder.get_by_text("credentialssignin", exact=False).wait_for()
+        assert "/login" in intruder.url
+
+        alice = log_in(browser, guarded.url, "alice", "wonderland")
+        pages.append(alice)
+        wait_connected(alice)
+        send(alice, "describe my photo")
+        assert "image" in wait_for_reply(alice).inner_text().lower()  # no photo yet: a sentence, no model
+        alice.wait_for_url("**/thread/**")
+        alice_thread = alice.url
+
+        bob = log_in(browser, guarded.url, "bob", "builder")
+        pages.append(bob)
+        wait_connected(bob)
+        assert bob.locator("#thread-history").get_by_text("describe my photo").count() == 0
+        bob.goto(alice_thread)
+        bob.get_by_text("Couldn't resume chat").wait_for()
+        assert bob.locator('[data-step-type="user_message"]').count() == 0
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for index, page in enumerate(pages):
+            page.screenshot(path=str(ARTIFACTS / f"password-login-{index}.png"))
+        print(guarded.log_tail())
+        raise
+    finally:
+        for page in pages:
+            page.context.close()
+        guarded.stop()
