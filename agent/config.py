@@ -220,3 +220,24 @@ def set_settings(settings: Settings | None) -> None:
     """Replace the process-wide settings (None: read them again on next use)."""
     global _current
     _current = settings
+
+
+def parse_auth_users(text: str) -> dict[str, str]:
+    """Parse ``POLYCHAT_AUTH_USERS``: ``"alice:secret,bob:pw"`` -> ``{"alice": "secret", "bob": "pw"}``.
+
+    Raises:
+        ConfigError: an entry has no ``name:password`` shape.
+    """
+    users: dict[str, str] = {}
+    for entry in (text or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, password = entry.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ConfigError(
+                f"POLYCHAT_AUTH_USERS has the entry {name.strip() or entry!r} without a password; "
+                "write it as name:password,name2:password2."
+            )
+        users[name.strip()] = password
+    return users

@@ -16,7 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
-from agent.config import get_settings
+from agent.config import get_settings, parse_auth_users
 from agent.errors import ConfigError, ToolError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -95,7 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from agent.web import store as web_store
     web_store.ensure_auth_secret(settings)
-    web_store.parse_auth_users(os.environ.get("POLYCHAT_AUTH_USERS", ""))  # a bad value fails here, in words
+    parse_auth_users(os.environ.get("POLYCHAT_AUTH_USERS", ""))  # a bad value fails here, in words
     from agent.web import db as web_db
     asyncio.run(web_db.ensure_schema(web_db.database_url(settings)))
     return _serve(args.host, args.port, headless=args.headless, uploads=web_store.web_dir(settings) / "uploads")

@@ -250,6 +250,7 @@ class _Turn:
         self.transcript = ""
         self.plan = Plan()
         self._shown: Callable[[Any], str] = lambda outcome: ""  # which step texts join the reply
+        self._quiet = False  # the voice note's transcription shows as its transcript, not as a step
         self._sentences: dict[int, int] = {}  # spoken sentences so far, per step
 
     # -- the flow ------------------------------------------------------------------------
@@ -298,8 +299,11 @@ class _Turn:
 
     def _transcribe(self, audio: Artifact) -> str | None:
         """Transcribe the voice note (the first step of the turn); None when it gave no words."""
-        self._shown = lambda outcome: ""
-        self.executor.run([Step("transcribe_audio", {"audio": audio.id})], self.log)
+        self._shown, self._quiet = (lambda outcome: ""), True
+        try:
+            self.executor.run([Step("transcribe_audio", {"audio": audio.id})], self.log)
+        finally:
+            self._quiet = False
         outcome = self.log.outcomes[-1]
         heard = outcome.output_text.strip() if outcome.ok else ""
         language = (outcome.result.data or {}).get("language") if outcome.ok and outcome.result else None
@@ -363,11 +367,15 @@ class _Turn:
 
     # -- listening to the steps ------------------------------------------------------------
     def _step_event(self, event: TurnEvent) -> None:
+        if self._quiet:
+            return
         self.emit(event)
         if isinstance(event, StepFinished):
             self.reply.add(self._shown(event.outcome))
 
     def _progress(self, label: str, done: int, total: int) -> None:
+        if self._quiet:
+            return
         step = self.context.step or 0
         tool = self.log.steps[step - 1].tool if 0 < step <= len(self.log.steps) else ""
         self.emit(StepProgress(step, tool, str(label), int(done), int(total)))

@@ -4,9 +4,12 @@ Served by ``polychat serve`` next to the web UI, under ``/api``:
 
 - ``GET  /api/health`` -> ``{"status": "ok", "version": ...}``
 - ``GET  /api/models`` -> the model each tool will use (as ``polychat models list --json``)
-- ``POST /api/turn`` (multipart form: ``text``, ``session``, ``voice``, files ``files``) ->
-  the turn's JSON (``text``, ``plan``, ``artifacts``, ``steps``) plus ``session``; each
-  artifact also has a ``url``.
+- ``POST /api/turn`` (multipart form: ``text``, ``session``, ``voice``, ``stream``, files
+  ``files``) -> the turn's JSON (``text``, ``plan``, ``artifacts``, ``steps``) plus
+  ``session``; each artifact also has a ``url``. With ``stream=true`` the answer is
+  server-sent events, one per turn event as it happens (``event: <type>``, ``data:`` the
+  event's JSON, as ``polychat ask --stream`` prints them), the last being ``done`` with
+  that same turn JSON. A client that disconnects stops its turn.
 - ``GET  /api/sessions/{session}/artifacts/{artifact}`` -> the image or audio file.
 
 With ``POLYCHAT_AUTH_USERS`` set, every route but health needs HTTP Basic auth with one of
@@ -17,36 +20,29 @@ those users, and each user sees only their own sessions.
 # No "from __future__ import annotations" here: FastAPI reads these routes' annotations at
 # run time, and the dependency they name (signed_in) is local to build_router.
 import hmac
+import json
 import logging
-import re
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from agent import __version__
-from agent.config import Settings, get_settings
+from agent.config import Settings, get_settings, parse_auth_users
 from agent.errors import PolychatError
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
 LOCAL_USER = "local"
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SSE_MEDIA_TYPE = "text/event-stream"
 
 _basic = HTTPBasic(auto_error=False)
-
-
-def parse_users(text: str) -> dict[str, str]:
-    """``"alice:pw,bob:pw2"`` -> ``{"alice": "pw", "bob": "pw2"}`` (entries without a password are dropped)."""
-    users = {}
-    for entry in text.split(","):
-        name, _, password = entry.strip().partition(":")
-        if name.strip() and password:
-            users[name.strip()] = password
-    return users
 
 
 class TurnApi:
@@ -54,7 +50,7 @@ class TurnApi:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.users = parse_users(self.settings.auth_users)
+        self.users = parse_auth_users(self.settings.auth_users)
         self._assistant: Any = None
 
     @property
@@ -80,13 +76,54 @@ class TurnApi:
                             headers={"WWW-Authenticate": "Basic"})
 
     def open_session(self, user: str, session_id: str | None) -> Any:
-        from agent.turn.session import Session
+        """This user's conversation ``session_id``, or a new one; 404 when there is no such session."""
+        from agent.turn.session import open_session
 
-        root = self.sessions_root(user)
-        if session_id:
-            if not _SESSION_ID.match(session_id) or not (root / session_id).is_dir():
-                raise HTTPException(404, f"There is no session {session_id!r}; leave it out to start a new one.")
-        return Session(root, self.settings, session_id or None)
+        try:
+            return open_session(self.sessions_root(user), self.settings, session_id or None)
+        except PolychatError as e:
+            raise HTTPException(404, str(e)) from e
+
+    def turn_json(self, reply_json: dict[str, Any], session_id: str) -> dict[str, Any]:
+        """A turn's JSON for HTTP: the session's id, and a URL for each artifact."""
+        shape = dict(reply_json, session=session_id)
+        shape["artifacts"] = [self.with_url(a, session_id) for a in shape["artifacts"]]
+        return shape
+
+    @staticmethod
+    def with_url(artifact: dict[str, Any], session_id: str) -> dict[str, Any]:
+        return dict(artifact, url=f"{API_PREFIX}/sessions/{session_id}/artifacts/{artifact['id']}")
+
+    def event_json(self, event: Any, session_id: str) -> dict[str, Any]:
+        """A turn event's JSON for HTTP (artifacts with URLs; ``done`` carries the turn's JSON)."""
+        shape = event.to_json()
+        if shape["type"] == "done":
+            shape["reply"] = self.turn_json(shape["reply"], session_id)
+        elif "artifacts" in shape:
+            shape["artifacts"] = [self.with_url(a, session_id) for a in shape["artifacts"]]
+        return shape
+
+    async def stream_turn(self, conversation: Any, text: str, attachments: list[Any], voice: bool) -> AsyncIterator[str]:
+        """The turn as server-sent events; a client that goes away stops the turn."""
+        cancel = threading.Event()
+        events = self.assistant.stream(conversation, text, attachments, voice=voice, cancel=cancel)
+        try:
+            while True:
+                try:
+                    event = await anyio.to_thread.run_sync(next, events, None, abandon_on_cancel=True)
+                except PolychatError as e:
+                    yield server_sent_event("error", {"type": "error", "message": str(e)})
+                    return
+                if event is None:
+                    return
+                yield server_sent_event(event.type, self.event_json(event, conversation.id))
+        finally:
+            cancel.set()  # the client left (or the turn is over): nothing more runs for it
+
+
+def server_sent_event(name: str, data: dict[str, Any]) -> str:
+    """One server-sent event: its name and its data as one line of JSON."""
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def build_router(api: TurnApi) -> APIRouter:
@@ -109,37 +146,38 @@ def build_router(api: TurnApi) -> APIRouter:
             for c in describe_all(api.settings)
         ]
 
-    @router.post("/turn")
+    @router.post("/turn", response_model=None)
     def turn(
         user: Annotated[str, Depends(signed_in)],
         text: Annotated[str, Form()] = "",
         session: Annotated[str, Form()] = "",
         voice: Annotated[bool, Form()] = False,
+        stream: Annotated[bool, Form()] = False,
         files: Annotated[list[UploadFile] | None, File()] = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | StreamingResponse:
         # A plain (sync) endpoint: FastAPI runs it in a worker thread, so model calls
         # never block the event loop.
         conversation = api.open_session(user, session or None)
-        number = conversation.new_turn_number()
         attachments = []
         for upload in files or []:
             data = upload.file.read(api.settings.upload_limit_bytes + 1)
             try:
-                attachments.append(conversation.artifacts.add_bytes(
-                    data, origin="uploaded", turn=number, name=upload.filename or None))
+                attachments.append(conversation.attach(data, name=upload.filename or None))
             except PolychatError as e:
                 raise HTTPException(400, f"{upload.filename or 'The upload'}: {e}") from e
         if not text.strip() and not attachments:
             raise HTTPException(400, "Send some text or a file.")
+        if stream:
+            return StreamingResponse(
+                api.stream_turn(conversation, text, attachments, voice),
+                media_type=SSE_MEDIA_TYPE,
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         try:
             reply = api.assistant.respond(conversation, text, attachments, voice=voice)
         except PolychatError as e:
             raise HTTPException(400, str(e)) from e
-        shape = reply.to_json()
-        shape["session"] = conversation.id
-        for artifact in shape["artifacts"]:
-            artifact["url"] = f"{API_PREFIX}/sessions/{conversation.id}/artifacts/{artifact['id']}"
-        return shape
+        return api.turn_json(reply.to_json(), conversation.id)
 
     @router.get("/sessions/{session_id}/artifacts/{artifact_id}")
     def artifact(session_id: str, artifact_id: str, user: Annotated[str, Depends(signed_in)]) -> FileResponse:

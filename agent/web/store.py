@@ -23,8 +23,7 @@ from urllib.parse import quote
 from chainlit.data.storage_clients.base import BaseStorageClient
 
 from agent import media
-from agent.config import Settings
-from agent.errors import ConfigError
+from agent.config import Settings, parse_auth_users  # noqa: F401 - parse_auth_users is used here and by the app
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -224,24 +223,3 @@ def ensure_auth_secret(settings: Settings, env: dict[str, str] | None = None) ->
             f.write(secret)
     env["CHAINLIT_AUTH_SECRET"] = secret
     return secret
-
-
-def parse_auth_users(text: str) -> dict[str, str]:
-    """Parse ``POLYCHAT_AUTH_USERS``: ``"alice:secret,bob:pw"`` -> ``{"alice": "secret", "bob": "pw"}``.
-
-    Raises:
-        ConfigError: an entry has no ``name:password`` shape.
-    """
-    users: dict[str, str] = {}
-    for entry in (text or "").split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        name, sep, password = entry.partition(":")
-        if not sep or not name.strip() or not password:
-            raise ConfigError(
-                f"POLYCHAT_AUTH_USERS has the entry {name.strip() or entry!r} without a password; "
-                "write it as name:password,name2:password2."
-            )
-        users[name.strip()] = password
-    return users

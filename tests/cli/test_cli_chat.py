@@ -137,3 +137,22 @@ def test_menu_runs_a_tool_and_exits(data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "1. Text to image" in result.stdout and "0. Exit" in result.stdout
     assert "There is no menu entry '9'" in result.stdout
+
+
+def test_ask_stream_prints_one_json_event_per_line_ending_with_the_json_of_the_turn(data_dir):
+    text = "translate 'good evening, my friends' to French"
+    streamed = _polychat(["ask", text, "--stream"], data_dir)
+    assert streamed.returncode == 0, streamed.stderr
+    events = [json.loads(line) for line in streamed.stdout.splitlines()]  # each line parses on its own
+    types = [event["type"] for event in events]
+    assert types[0] == "plan" and types[-1] == "done" and types.count("done") == 1
+    assert types.index("step.started") < types.index("step.finished") < types.index("text.delta")
+    done = events[-1]["reply"]
+    assert "".join(e["text"] for e in events if e["type"] == "text.delta") == done["text"]
+
+    whole = _polychat(["ask", text, "--json"], data_dir)
+    assert whole.returncode == 0, whole.stderr
+    expected = json.loads(whole.stdout)
+    assert set(done) == set(expected)
+    assert done["text"] == expected["text"] and done["plan"] == expected["plan"]
+    assert [(s["tool"], s["ok"]) for s in done["steps"]] == [(s["tool"], s["ok"]) for s in expected["steps"]]

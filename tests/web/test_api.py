@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -71,3 +73,32 @@ def test_login_keeps_users_apart(tiny_settings, tiny_manager):
     url = turn["artifacts"][0]["url"]
     assert client.get(url, auth=("alice", "secret")).status_code == 200
     assert client.get(url, auth=("bob", "pw")).status_code == 404
+
+
+def _server_sent_events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_a_streamed_turn_sends_each_event_and_ends_with_the_turn_json(tiny_settings, tiny_manager):
+    client = _client(tiny_settings, tiny_manager)
+    form = {"text": 'say "Hello there. See you soon."', "stream": "true"}
+    with client.stream("POST", "/api/turn", data=form) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join(response.iter_text())
+    events = _server_sent_events(body)
+    names = [name for name, _ in events]
+    assert names[0] == "plan" and names[-1] == "done"
+    assert all(data["type"] == name for name, data in events)
+    chunks = [data for name, data in events if name == "audio.chunk"]
+    assert [c["text"] for c in chunks] == ["Hello there.", "See you soon."]
+    assert base64.b64decode(chunks[0]["audio"])[:4] == b"RIFF"
+    reply = events[-1][1]["reply"]
+    assert reply["session"] and reply["plan"] == [{"tool": "speak_text", "args": {"text": "Hello there. See you soon."}}]
+    audio = reply["artifacts"][0]
+    assert audio["url"] == f"/api/sessions/{reply['session']}/artifacts/{audio['id']}"
+    assert client.get(audio["url"]).content[:4] == b"RIFF"
