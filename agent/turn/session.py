@@ -100,7 +100,7 @@ def open_session(root: Path | str, settings: Settings, session_id: str | None = 
         ToolError: ``session_id`` is not valid or there is no such saved session.
     """
     if session_id and (not is_session_id(session_id) or not (Path(root) / session_id).is_dir()):
-        raise ToolError(f"There is no saved session {session_id[:70]!r}; leave the session out to start a new one.")
+        raise ToolError(f"There is no session {session_id[:70]!r}; leave it out to start a new one.")
     return Session(root, settings, session_id or None)
 
 
