@@ -156,3 +156,58 @@ def test_ask_stream_prints_one_json_event_per_line_ending_with_the_json_of_the_t
     assert set(done) == set(expected)
     assert done["text"] == expected["text"] and done["plan"] == expected["plan"]
     assert [(s["tool"], s["ok"]) for s in done["steps"]] == [(s["tool"], s["ok"]) for s in expected["steps"]]
+
+
+class RecordingSpeakers:
+    """Stands in for the speakers: remembers what it was asked to play, in order."""
+
+    def __init__(self) -> None:
+        self.played: list[tuple[int, int]] = []
+
+    def play(self, samples, sample_rate: int) -> None:
+        self.played.append((samples.size, sample_rate))
+
+
+def test_chat_prints_the_reply_as_it_streams_and_plays_each_sentence(tiny_settings, tiny_manager, tmp_path, capsys):
+    from agent.cli.chat import show_turn
+    from agent.turn.assistant import Assistant
+    from agent.turn.session import Session
+
+    session = Session(tmp_path / "chat", tiny_settings)
+    speakers = RecordingSpeakers()
+    events = Assistant(tiny_settings, tiny_manager).stream(session, 'say "Good morning. The kettle is on."')
+    reply = show_turn(events, prefix="polychat> ", speakers=speakers)
+    assert len(speakers.played) == 2  # one sentence at a time, as each was made
+    assert sum(size for size, _ in speakers.played) == sum(_samples(a.path) for a in reply.audio)
+    assert capsys.readouterr().out == "polychat> " + reply.text
+
+
+def _samples(path: Path) -> int:
+    import soundfile
+
+    return soundfile.info(str(path)).frames
+
+
+def test_speakers_without_a_sound_device_play_nothing_and_say_so_once(caplog):
+    import logging
+
+    import numpy as np
+
+    from agent.cli.speakers import Speakers
+
+    try:
+        import sounddevice
+
+        sounddevice.query_devices(kind="output")
+    except Exception:  # no PortAudio or no output device: what this test is about
+        pass
+    else:
+        pytest.skip("this machine has a sound output device")
+    speakers = Speakers()
+    with caplog.at_level(logging.INFO, logger="agent.cli.speakers"):
+        speakers.play(np.zeros(1600, dtype=np.float32), 16_000)
+        speakers.play(np.zeros(1600, dtype=np.float32), 16_000)
+    speakers.wait()
+    said = [r.getMessage() for r in caplog.records if r.name == "agent.cli.speakers"]
+    assert len(said) == 1 and said[0].startswith("No speakers to play the reply on (")
+    assert said[0].endswith("the audio is saved as a file.")
