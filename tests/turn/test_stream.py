@@ -225,3 +225,24 @@ def test_respond_is_the_stream_collected(tiny_settings, tiny_manager, tmp_path):
     streamed = the_reply(list(assistant.stream(second, "translate 'good night' to French")))
     assert reply.text == streamed.text and reply.plan == streamed.plan
     assert seen and seen[-1][1] == seen[-1][2]
+
+
+def test_the_local_chat_model_streams_tokens_and_stops_when_asked(tiny_settings, tiny_manager, tmp_path):
+    """The tiny profile's chat model is a real (tiny, random) transformers model run by LocalChatModel."""
+    assistant = Assistant(tiny_settings, tiny_manager)
+    whole = the_reply(list(assistant.stream(Session(tmp_path / "a", tiny_settings), "tell me a story about a fox")))
+    assert whole.text and not whole.cancelled
+
+    cancel = threading.Event()
+    session = Session(tmp_path / "b", tiny_settings)
+    events = []
+    for event in assistant.stream(session, "tell me a story about a fox", cancel=cancel):
+        events.append(event)
+        if sum(isinstance(e, TextDelta) for e in events) == 3:
+            cancel.set()
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    reply = the_reply(events)
+    assert len(deltas) == 3  # no token after the stop
+    assert reply.cancelled and reply.text == "".join(deltas)
+    assert whole.text.startswith(reply.text)  # the same words, cut where the person stopped
+    assert session.turns[-1].reply_text == reply.text and session.turns[-1].cancelled
