@@ -14,10 +14,12 @@ as the person saw and heard it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from agent.artifacts import Artifact
@@ -114,18 +116,7 @@ class Assistant:
         """
         cancel = cancel if cancel is not None else threading.Event()
         events: queue.Queue[Any] = queue.Queue()
-        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, events.put)
-
-        def work() -> None:
-            try:
-                turn.run()
-            except BaseException as e:  # noqa: BLE001 - handed to the reading thread
-                events.put(e)
-            finally:
-                events.put(_FINISHED)
-
-        worker = threading.Thread(target=work, name=f"polychat-turn-{session.id}", daemon=True)
-        worker.start()
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, events.put)
         try:
             while True:
                 event = events.get()
@@ -138,6 +129,68 @@ class Assistant:
             if worker.is_alive():
                 cancel.set()
                 worker.join()
+
+    async def astream(
+        self,
+        session: Any,
+        text: str = "",
+        attachments: list[Artifact] | None = None,
+        *,
+        voice: bool = False,
+        tool_defaults: dict[str, dict[str, Any]] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """:meth:`stream` for asyncio code (the browser, the HTTP API): the same events.
+
+        The turn runs in its own thread and never blocks the event loop. When the reader
+        goes away (its task is cancelled, e.g. the client disconnected, or it stops
+        iterating), the turn is stopped; it finishes and is recorded in its own thread.
+        """
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = cancel if cancel is not None else threading.Event()
+
+        def hand_over(item: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, hand_over)
+        try:
+            while True:
+                event = await events.get()
+                if event is _FINISHED:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            if worker.is_alive():
+                cancel.set()
+
+    def _start(
+        self,
+        session: Any,
+        text: str,
+        attachments: list[Artifact] | None,
+        voice: bool,
+        tool_defaults: dict[str, dict[str, Any]] | None,
+        cancel: threading.Event,
+        emit: Callable[[Any], None],
+    ) -> threading.Thread:
+        """Start a turn in its own thread; its events, then any error, then ``_FINISHED`` go to ``emit``."""
+        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit)
+
+        def work() -> None:
+            try:
+                turn.run()
+            except BaseException as e:  # noqa: BLE001 - handed to the reader
+                emit(e)
+            finally:
+                emit(_FINISHED)
+
+        worker = threading.Thread(target=work, name=f"polychat-turn-{session.id}", daemon=True)
+        worker.start()
+        return worker
 
     def respond(
         self,

@@ -22,12 +22,10 @@ those users, and each user sees only their own sessions.
 import hmac
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -105,20 +103,11 @@ class TurnApi:
 
     async def stream_turn(self, conversation: Any, text: str, attachments: list[Any], voice: bool) -> AsyncIterator[str]:
         """The turn as server-sent events; a client that goes away stops the turn."""
-        cancel = threading.Event()
-        events = self.assistant.stream(conversation, text, attachments, voice=voice, cancel=cancel)
         try:
-            while True:
-                try:
-                    event = await anyio.to_thread.run_sync(next, events, None, abandon_on_cancel=True)
-                except PolychatError as e:
-                    yield server_sent_event("error", {"type": "error", "message": str(e)})
-                    return
-                if event is None:
-                    return
+            async for event in self.assistant.astream(conversation, text, attachments, voice=voice):
                 yield server_sent_event(event.type, self.event_json(event, conversation.id))
-        finally:
-            cancel.set()  # the client left (or the turn is over): nothing more runs for it
+        except PolychatError as e:
+            yield server_sent_event("error", {"type": "error", "message": str(e)})
 
 
 def server_sent_event(name: str, data: dict[str, Any]) -> str:

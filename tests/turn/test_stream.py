@@ -246,3 +246,33 @@ def test_the_local_chat_model_streams_tokens_and_stops_when_asked(tiny_settings,
     assert reply.cancelled and reply.text == "".join(deltas)
     assert whole.text.startswith(reply.text)  # the same words, cut where the person stopped
     assert session.turns[-1].reply_text == reply.text and session.turns[-1].cancelled
+
+
+def test_astream_gives_the_same_events_to_asyncio_code_and_a_reader_that_leaves_stops_the_turn(
+    tiny_settings, tiny_manager, tmp_path
+):
+    import asyncio
+
+    assistant = Assistant(tiny_settings, tiny_manager)
+
+    async def read_all(session):
+        return [event async for event in assistant.astream(session, "translate 'good night' to French")]
+
+    async def leave_early(session):
+        events = assistant.astream(session, "draw a castle", tool_defaults={"generate_image": {"steps": 100, **SMALL}})
+        async for event in events:
+            if isinstance(event, StepProgress):
+                break  # e.g. the browser tab closed
+        await events.aclose()
+
+    whole = asyncio.run(read_all(Session(tmp_path / "a", tiny_settings)))
+    assert whole[0].type == "plan" and the_reply(whole).text == "".join(e.text for e in whole if e.type == "text.delta")
+
+    session = Session(tmp_path / "b", tiny_settings)
+    asyncio.run(leave_early(session))
+    for _ in range(600):  # the turn finishes in its own thread; wait for its record (no timing asserted)
+        if session.turns:
+            break
+        threading.Event().wait(0.1)
+    assert session.turns and session.turns[-1].cancelled
+    assert not [a for a in session.artifacts.all() if a.kind == "image"]
