@@ -2,9 +2,13 @@
 
 People type, attach images and audio, or talk: the microphone streams PCM to the
 server, voice activity detection ends each utterance after a short pause, and the
-answer comes back as text, inline pictures and spoken audio. Every tool call shows
-as a step with its inputs and time. Conversations are stored (``agent.web.db``,
-``agent.web.store``) and can be reopened after a restart.
+answer comes back as it is made (``agent.web.live``): each tool call shows as a step
+when it starts, with its inputs, progress and time; the words stream into the
+message; the spoken reply plays sentence by sentence while the rest is still being
+synthesized; pictures and the whole recording are attached at the end. The stop
+button (or leaving) stops the turn; what was delivered until then is kept.
+Conversations are stored (``agent.web.db``, ``agent.web.store``) and can be reopened
+after a restart.
 
 Start it with ``polychat serve`` (``agent.cli.serve``), which sets Chainlit up
 before this module is imported. Models load on first use, in worker threads, so
@@ -17,6 +21,7 @@ import asyncio
 import hmac
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,8 @@ from agent.config import get_settings
 from agent.errors import PolychatError
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
-from agent.web.render import ProgressRelay, name_thread, reply_elements, show_steps, spoken_seconds, upload_problem
+from agent.web.live import LiveTurn, TurnFeed
+from agent.web.render import name_thread, upload_problem
 from agent.web.voice import UtteranceDetector
 
 log = logging.getLogger(__name__)
@@ -148,7 +154,6 @@ async def on_message(message: cl.Message) -> None:
 async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], list[str]]:
     """Put the message's files into the session's store; the refused ones become sentences."""
     accepted, problems = [], []
-    turn = session.new_turn_number()
     for element in elements:
         name = getattr(element, "name", None) or "the file"
         path = getattr(element, "path", None)
@@ -156,9 +161,7 @@ async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], 
             problems.append(f"I couldn't read {name}; please attach it again.")
             continue
         try:
-            artifact = await asyncio.to_thread(
-                session.artifacts.add_file, path, origin="uploaded", turn=turn, name=name
-            )
+            artifact = await asyncio.to_thread(session.attach, path, name=name)
         except PolychatError as e:
             problems.append(upload_problem(name, str(e)))
             continue
@@ -166,40 +169,86 @@ async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], 
     return accepted, problems
 
 
-async def answer(session: Any, asked: cl.Message, text: str, attachments: list[Any], *, voice: bool = False) -> Any:
-    """Run one turn in a worker thread, then show its tool steps (under ``asked``) and its reply.
+async def answer(
+    session: Any, asked: cl.Message, text: str, attachments: list[Any], *, voice: bool = False
+) -> LiveTurn | None:
+    """Run one turn and show it as it happens; return it once its message is complete.
 
-    For a voice message, ``asked`` is the placeholder user message, which then shows the transcript.
+    Tool steps go under ``asked`` (or Chainlit's run). For a voice message, ``asked`` is
+    the placeholder user message, which shows the transcript as soon as it is known. The
+    stop button and a disconnect stop the turn (see :func:`on_stop`); the message then
+    keeps what was delivered and says it was stopped. None when the turn could not start.
     """
     prefs = current_prefs()
     run = cl.context.current_step  # Chainlit's "on_message" run, where tool steps belong
     parent_id = run.id if run is not None else asked.id
-    async with turn_lock():  # one turn at a time per conversation (typing while a voice turn runs)
-        relay = ProgressRelay(asyncio.get_running_loop(), parent_id)
-        try:
-            reply = await asyncio.to_thread(
-                assistant_for(prefs).respond,
-                session,
-                text,
-                attachments,
-                voice=voice,
-                progress=relay,
-                tool_defaults=prefs.tool_defaults(),
+    cancel = threading.Event()
+    live = LiveTurn(parent_id, cancel, voice_message=asked if voice else None)
+    running = running_turns()
+    running.add(live)
+    interrupted = False  # Chainlit cancelled this task (its stop button)
+    try:
+        async with turn_lock():  # one turn at a time per conversation (typing while a voice turn runs)
+            assistant = assistant_for(prefs)
+            feed = TurnFeed(
+                lambda: assistant.stream(
+                    session, text, attachments, voice=voice, tool_defaults=prefs.tool_defaults(), cancel=cancel
+                ),
+                cancel,
             )
-        except PolychatError as e:
-            await cl.Message(content=str(e)).send()
-            return None
-        finally:
-            await relay.close()
-    if voice:
-        asked.content = reply.user_text or "(voice message)"
-        await asked.update()
-    await show_steps(reply.steps, parent_id=parent_id)
-    await cl.Message(content=reply.text, elements=reply_elements(reply)).send()
-    if reply.turn == 1:
+            try:
+                while True:
+                    try:
+                        await follow(feed, live)
+                        break
+                    except asyncio.CancelledError:  # the turn stops at its next check; show what it delivered
+                        interrupted = True
+                        await live.stop()
+            finally:
+                if not feed.finished:  # drawing failed: stop the turn rather than leave it unwatched
+                    cancel.set()
+            await live.finish()
+    except PolychatError as e:
+        await cl.Message(content=str(e)).send()
+        return None
+    finally:
+        running.discard(live)
+    if interrupted:
+        raise asyncio.CancelledError
+    reply = live.reply
+    if reply is not None and reply.turn == 1:
         title = reply.user_text or ", ".join(a.name or a.id for a in attachments) or "Voice message"
         await name_thread(cl.context.session.thread_id, title)
-    return reply
+    return live
+
+
+async def follow(feed: TurnFeed, live: LiveTurn) -> None:
+    """Draw the turn's events until it is over."""
+    while (event := await feed.next_event()) is not None:
+        await live.show(event)
+
+
+def running_turns() -> set[LiveTurn]:
+    """This chat's turns in progress (or waiting for the one in progress): what stop stops."""
+    turns = cl.user_session.get("running_turns")
+    if turns is None:
+        turns = set()
+        cl.user_session.set("running_turns", turns)
+    return turns
+
+
+@cl.on_stop
+async def on_stop() -> None:
+    """The stop button: stop this chat's turns; a spoken reply falls silent."""
+    for live in list(running_turns()):
+        await live.stop()
+
+
+@cl.on_chat_end
+async def on_chat_end() -> None:
+    """The person left (closed the tab or lost the connection): nobody is listening any more."""
+    for live in list(running_turns()):
+        live.cancel.set()
 
 
 def turn_lock() -> asyncio.Lock:
@@ -272,21 +321,20 @@ async def voice_turn(state: Listening, utterance: Any) -> None:
     try:
         session = await asyncio.to_thread(conversation)
         wav = encode_wav(utterance, state.detector.stream_rate)
-        note = await asyncio.to_thread(
-            session.artifacts.add_bytes, wav, kind="audio", origin="uploaded",
-            turn=session.new_turn_number(), name="voice message.wav",
-        )
+        note = await asyncio.to_thread(session.attach, wav, name="voice message.wav", kind="audio")
         said = cl.Message(
             content="🎤 …", author="You", type="user_message",
             elements=[cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")],
         )
         await said.send()
-        reply = await answer(session, said, "", [note], voice=True)
+        live = await answer(session, said, "", [note], voice=True)
+        reply = live.reply if live is not None else None
         if first and not chat.has_first_interaction:
             chat.has_first_interaction = True
             await cl.context.emitter.init_thread((reply.user_text if reply else "") or "Voice message")
-        if reply is not None:
-            state.deaf_until = asyncio.get_running_loop().time() + spoken_seconds(reply) + REPLY_ECHO_GUARD_SECONDS
+        if live is not None:  # the microphone must not take our own voice for the next question
+            now = asyncio.get_running_loop().time()
+            state.deaf_until = live.speaking_until(now) + REPLY_ECHO_GUARD_SECONDS
         state.detector.wait_for_silence()  # what was said while we answered is not the next question
     except Exception:
         log.exception("Voice turn failed")

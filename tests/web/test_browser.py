@@ -10,6 +10,7 @@ temporary folder's ``polychat-test-artifacts``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -165,11 +166,14 @@ def new_page(browser, server: Server, request: pytest.FixtureRequest):
     contexts = []
     failed_before = request.session.testsfailed
 
-    def open_page(url: str | None = None):
+    def open_page(url: str | None = None, *, socket_events: list[str] | None = None):
+        """A connected chat page; the names of the socket events it receives go to ``socket_events``."""
         context = browser.new_context(permissions=["microphone"], viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT)
+        if socket_events is not None:
+            record_socket_events(page, socket_events)
         page.goto(url or server.url)
         wait_connected(page)
         return page
@@ -202,6 +206,24 @@ def log_in(browser, url: str, name: str, password: str):
     return page
 
 
+SOCKET_EVENT = re.compile(r'^4[25](?:\d+-)?(?:/[^,]*,)?\d*\["([^"]+)"')
+"""A socket.io event (or binary event) in an Engine.IO message frame; group 1 is its name."""
+
+
+def record_socket_events(page, names: list[str]) -> None:
+    """Append the name of every socket.io event the page receives to ``names`` (call before loading)."""
+
+    def watch(socket) -> None:
+        def received(payload) -> None:
+            match = SOCKET_EVENT.match(payload) if isinstance(payload, str) else None
+            if match:
+                names.append(match.group(1))
+
+        socket.on("framereceived", received)
+
+    page.on("websocket", watch)
+
+
 def wait_connected(page) -> None:
     """The chat is ready once the app's settings panel arrived over the socket."""
     page.wait_for_selector("#chat-input")
@@ -231,7 +253,13 @@ def wait_for_reply(page, count: int = 1):
         "n => document.querySelectorAll('[data-step-type=\"assistant_message\"]').length >= n",
         arg=count, timeout=REPLY_TIMEOUT,
     )
+    wait_until_idle(page)
     return assistant_messages(page).nth(count - 1)
+
+
+def wait_until_idle(page) -> None:
+    """Wait until no turn runs (the stop button has turned back into the send button)."""
+    page.wait_for_function("() => !document.querySelector('#stop-button')", timeout=REPLY_TIMEOUT)
 
 
 def image_size_rendered(locator) -> int:
@@ -328,6 +356,69 @@ def test_voice_message_through_the_microphone_is_answered_out_loud(new_page) -> 
     reply.locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
     source = reply.locator("audio").first.get_attribute("src")
     assert source
+
+
+COUNT_STREAM_PLAYERS = """() => {
+    window.streamPlayers = 0;
+    const Node = window.AudioWorkletNode;
+    window.AudioWorkletNode = class extends Node {
+        constructor(context, name, options) {
+            super(context, name, options);
+            if (name === "stream_processor") window.streamPlayers += 1;
+        }
+    };
+}"""
+"""Counts the audio outputs Chainlit's stream player opens (one per stretch of streamed speech)."""
+
+
+def test_spoken_reply_streams_to_the_player_sentence_by_sentence(new_page) -> None:
+    events: list[str] = []
+    page = new_page(socket_events=events)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda note: problems.append(note.text) if "polychat:" in note.text else None)
+    page.evaluate(COUNT_STREAM_PLAYERS)
+    send(page, 'say "The first sentence is here. The second one follows. And this is the third."')
+    reply = wait_for_reply(page)
+    player = reply.locator("audio").first
+    player.wait_for(state="attached", timeout=REPLY_TIMEOUT)
+    assert player.get_attribute("src")
+    assert events.count("audio_chunk") > 1, events  # one per sentence, not one recording at the end
+    assert events.index("audio_chunk") < len(events) - 1 - events[::-1].index("element")  # heard before attached
+    assert player.evaluate("audio => audio.autoplay") is False  # already heard: the player does not repeat it
+    assert page.evaluate("window.streamPlayers") >= 1  # the sentences went to a player connected to the speakers
+    assert not problems
+
+
+def test_reply_text_streams_into_the_message(new_page) -> None:
+    events: list[str] = []
+    page = new_page(socket_events=events)
+    send(page, "hello there")
+    reply = wait_for_reply(page)
+    assert reply.inner_text().strip()
+    assert "stream_start" in events
+    assert events.count("stream_token") > 1, events  # the chat model's words arrive piece by piece
+
+
+def test_stop_button_stops_a_long_picture(new_page) -> None:
+    page = new_page()
+    page.click("#chat-settings-open-modal")
+    slider = page.locator('[role="slider"]').first
+    slider.focus()
+    page.keyboard.press("End")
+    assert slider.get_attribute("aria-valuenow") == "100"
+    page.click("#confirm")
+    send(page, "draw a lighthouse in the fog")
+    page.get_by_text(re.compile(r"step \d+ of 100")).first.wait_for(timeout=REPLY_TIMEOUT)
+    page.click("#stop-button")
+    wait_until_idle(page)
+    stopped = assistant_messages(page).filter(has_text="You stopped this reply")
+    stopped.first.wait_for(timeout=REPLY_TIMEOUT)
+    assert "Stopped generate_image" in stopped.first.inner_text()
+    assert page.locator("img.inline-image").count() == 0
+    shown = assistant_messages(page).count()
+    send(page, "say hello again")  # the conversation goes on
+    wait_for_reply(page, shown + 1).locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
 
 
 def test_conversation_survives_a_server_restart(new_page, server: Server, tmp_path: Path) -> None:
