@@ -60,3 +60,12 @@ def test_with_overrides_merges_models():
     assert changed.device == "cpu"
     assert base.device == "auto"
     assert isinstance(changed.data_dir, Path)
+
+
+def test_auth_users_are_parsed_and_bad_entries_explained() -> None:
+    from agent.config import parse_auth_users
+
+    assert parse_auth_users("alice:secret, bob:p:w ,") == {"alice": "secret", "bob": "p:w"}
+    assert parse_auth_users("") == {}
+    with pytest.raises(ConfigError, match="name:password"):
+        parse_auth_users("alice")

@@ -93,13 +93,24 @@ def is_session_id(text: str) -> bool:
     return bool(SESSION_ID.match(text))
 
 
-def open_session(root: Path | str, settings: Settings, session_id: str | None = None) -> Session:
+def open_session(
+    root: Path | str, settings: Settings, session_id: str | None = None, *, create: bool = False
+) -> Session:
     """A new session in ``root``, or the saved one ``session_id`` (the one way faces open sessions).
+
+    Args:
+        root: the folder of this face's (and this person's) sessions.
+        settings: the settings in force.
+        session_id: the session to continue; None starts a new one.
+        create: start ``session_id`` if it does not exist yet (the browser names its
+            conversations itself); otherwise an unknown id is an error.
 
     Raises:
         ToolError: ``session_id`` is not valid or there is no such saved session.
     """
-    if session_id and (not is_session_id(session_id) or not (Path(root) / session_id).is_dir()):
+    if session_id and not is_session_id(session_id):
+        raise ToolError(f"The session id {session_id[:70]!r} is not valid; use letters, digits, '-' and '_' only.")
+    if session_id and not create and not (Path(root) / session_id).is_dir():
         raise ToolError(f"There is no session {session_id[:70]!r}; leave it out to start a new one.")
     return Session(root, settings, session_id or None)
 

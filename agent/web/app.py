@@ -32,7 +32,7 @@ from chainlit.server import app as chainlit_app
 from agent.web import db as web_db
 from agent.web import store as web_store
 from agent.web.api import mount_api
-from agent.config import get_settings
+from agent.config import get_settings, parse_auth_users
 from agent.errors import PolychatError
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
@@ -97,9 +97,9 @@ def conversation() -> Any:
     """This chat's Session, in ``<data dir>/web/threads/<thread id>`` (made on first use)."""
     session = cl.user_session.get("polychat_session")
     if session is None:
-        from agent.turn.session import Session
+        from agent.turn.session import open_session
 
-        session = Session(web_store.threads_dir(SETTINGS), SETTINGS, cl.context.session.thread_id)
+        session = open_session(web_store.threads_dir(SETTINGS), SETTINGS, cl.context.session.thread_id, create=True)
         cl.user_session.set("polychat_session", session)
     return session
 
@@ -352,7 +352,7 @@ def data_layer() -> Any:
     return web_db.make_data_layer(SETTINGS, STORAGE)
 
 
-AUTH_USERS = web_store.parse_auth_users(SETTINGS.auth_users)
+AUTH_USERS = parse_auth_users(SETTINGS.auth_users)
 
 if AUTH_USERS:
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from chainlit.data.storage_clients.base import BaseStorageClient
 
 from agent import media
-from agent.config import Settings, parse_auth_users  # noqa: F401 - parse_auth_users is used here and by the app
+from agent.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from agent.config import Settings
-from agent.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,10 +91,3 @@ def test_auth_secret_is_made_once_and_kept_private(web_store, settings: Settings
     mode = stat.S_IMODE((settings.data_dir / "web" / web_store.AUTH_SECRET_FILE).stat().st_mode)
     assert mode == 0o600
     assert web_store.ensure_auth_secret(settings, env={"CHAINLIT_AUTH_SECRET": "given"}) == "given"
-
-
-def test_auth_users_are_parsed_and_bad_entries_explained(web_store) -> None:
-    assert web_store.parse_auth_users("alice:secret, bob:p:w ,") == {"alice": "secret", "bob": "p:w"}
-    assert web_store.parse_auth_users("") == {}
-    with pytest.raises(ConfigError, match="name:password"):
-        web_store.parse_auth_users("alice")
