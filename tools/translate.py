@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.errors import ModelUnavailableError
+from agent.models import loaders
+from agent.models.backends import Backend
 from agent.sentences import split_sentences
 from tools.base import PolychatTool, ToolResult
 from agent.languages import detect_language, language_name, resolve_language
@@ -22,6 +24,19 @@ log = logging.getLogger(__name__)
 PIVOT_LANGUAGE = "en"  # opus-mt has a model from and to English for almost every language
 BATCH_SIZE = 8  # sentences per generate() call
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja"})  # scripts written without spaces between sentences
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "translate_text": (  # one model per language pair: the source is a template
+        Backend(
+            "marian",
+            loaders.load_marian,
+            "Helsinki-NLP/opus-mt-{src}-{tgt}",
+            tiny="tiny:marian",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 class TranslateTextInput(BaseModel):
