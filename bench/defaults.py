@@ -117,9 +117,9 @@ def asr_threads(sections: list[Section]) -> list[str]:
 
 
 def ocr_engine(sections: list[Section]) -> list[str]:
-    from agent.models.catalog import OFFLINE_FALLBACKS
+    from agent.models.catalog import offline_fallbacks
 
-    order = [backend for backend, _ in OFFLINE_FALLBACKS["read_image_text"]]
+    order = [backend.name for backend, _ in offline_fallbacks("read_image_text")]
     now = " then ".join(order) + " when TrOCR weights are absent"
     rows = {r["backend"]: r for r in _findings(sections, "tools") or []
             if r["tool"] == "read_image_text" and r["label"] == REAL_WEIGHTS}

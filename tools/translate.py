@@ -8,12 +8,14 @@ sentences, translated in batches, and put back together paragraph by paragraph.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from agent.errors import ModelUnavailableError
+from agent.models import loaders
+from agent.models.backends import Backend
+from agent.sentences import split_sentences
 from tools.base import PolychatTool, ToolResult
 from agent.languages import detect_language, language_name, resolve_language
 
@@ -23,14 +25,18 @@ PIVOT_LANGUAGE = "en"  # opus-mt has a model from and to English for almost ever
 BATCH_SIZE = 8  # sentences per generate() call
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja"})  # scripts written without spaces between sentences
 
-# A sentence ends at . ! ? … followed by a space, or at । ॥ 。 ！ ？ (no space needed);
-# closing quotes and brackets stay with the sentence they close.
-_SENTENCE_BREAK = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+|[।॥。！？]+[\"'”’»)\]]*\s*")
-_LAST_WORD_WITH_DOT = re.compile(r"(\w+(?:\.\w+)*)\.$")
-# Words ending in a dot that do not end a sentence (casefolded, without their last dot).
-ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc e.g i.e cf no fig approx mme mlle m sra srta z.b bzw usw ca".split()
-)
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "translate_text": (  # one model per language pair: the source is a template
+        Backend(
+            "marian",
+            loaders.load_marian,
+            "Helsinki-NLP/opus-mt-{src}-{tgt}",
+            tiny="tiny:marian",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 class TranslateTextInput(BaseModel):
@@ -44,34 +50,6 @@ class TranslateTextInput(BaseModel):
         default=None,
         description="The language the text is written in, if the user says so; leave empty to detect it.",
     )
-
-
-def split_sentences(text: str) -> list[str]:
-    """Cut one paragraph into sentences.
-
-    Breaks after ``. ! ? …`` followed by a space and after ``। ॥ 。 ！ ？``; does not break
-    after common abbreviations such as "Dr." or "e.g.".
-
-    Args:
-        text: one paragraph (newlines are treated as spaces).
-
-    Returns:
-        The sentences, stripped, without empty ones.
-    """
-    sentences: list[str] = []
-    start = 0
-    for match in _SENTENCE_BREAK.finditer(text):
-        candidate = text[start : match.end()].strip()
-        word = _LAST_WORD_WITH_DOT.search(candidate)
-        if word and word.group(1).casefold() in ABBREVIATIONS:
-            continue  # "Dr. Smith": the sentence goes on
-        if candidate:
-            sentences.append(candidate)
-        start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return sentences
 
 
 def split_paragraphs(text: str) -> list[list[str]]:

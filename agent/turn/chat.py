@@ -26,12 +26,31 @@ from pydantic import ConfigDict
 
 from agent.config import Settings
 from agent.errors import PolychatError, ToolError, TurnCancelled
+from agent.models import loaders
+from agent.models.backends import Backend
 
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 384  # tokens per chat reply
 TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+# A local transformers model by default; Ollama or an OpenAI-compatible server when
+# POLYCHAT_CHAT_URL (or the backend setting) names one. Servers load nothing here.
+BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "chat": (
+        Backend(
+            "transformers",
+            loaders.load_chat_transformers,
+            "Qwen/Qwen2.5-0.5B-Instruct",
+            tiny="tiny:chat",
+            module="transformers",
+            torch=True,
+        ),
+        Backend("ollama", None, "llama3.2", module="langchain_ollama"),
+        Backend("openai", None, "gpt-4o-mini", module="langchain_openai"),
+    ),
+}
 
 
 def _role(message: BaseMessage) -> str:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agent.models import catalog
-from agent.config import Settings
+from agent.config import MODEL_SLOTS, Settings
 from agent.errors import ModelUnavailableError
 from agent.models.manager import ModelManager
 
@@ -95,7 +95,7 @@ def test_cli_offline_failure_is_one_line_and_nonzero(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "agent.cli", "models", "list"],
                              capture_output=True, text=True, env=env, timeout=120)
     assert listing.returncode == 0
-    for tool in catalog.BACKENDS:
+    for tool in MODEL_SLOTS:
         assert tool in listing.stdout
     assert "Traceback" not in result.stderr + listing.stderr
 
