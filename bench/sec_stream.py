@@ -435,6 +435,12 @@ def run(config: RunConfig) -> Section:
         f"{first_sentence:.2f} s to synthesize (real-time factor {speed:.3f}); Piper's cost grows with the "
         f"sentence, so a first piece of about 2 s of speech would be ready in about {2 * speed:.2f} s."
     )
+    if "language" in estimates:
+        both = estimates["language"] - (first_sentence - 2 * speed)
+        section.notes.append(
+            f"Both levers together (language known, first piece about 2 s of speech): first audio about {both:.2f} s "
+            f"({target_verdict(both)})."
+        )
 
     chat_settings = config.settings_for("tiny")
     chat_manager = ModelManager(chat_settings)
