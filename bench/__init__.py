@@ -3,6 +3,8 @@
 Sections (``--sections``): ``tools`` (per-tool load, latency, memory), ``asr`` (real-time
 factor and WER per Whisper backend, beam size, compute type), ``tts`` (real-time factor per
 voice backend), ``voice`` (voice note in → first spoken audio out, through the Assistant),
+``stream`` (the same read off ``Assistant.stream``'s events, where the time goes, and the
+chat model's first token against its whole reply),
 ``server`` (web server start and idle memory), ``compare`` (side by side: a model per
 request vs the warm manager, transformers vs CTranslate2 on one checkpoint, fp32 vs int8,
 streamed vs whole speech) and ``gpu`` (fp16, attention kernels, Stable Diffusion, batched

@@ -27,6 +27,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "asr": ("bench.sec_speech", "run_asr", "Speech recognition"),
     "tts": ("bench.sec_speech", "run_tts", "Text to speech"),
     "voice": ("bench.sec_voice", "run_voice", "Voice to voice"),
+    "stream": ("bench.sec_stream", "run", "Voice and chat through the turn stream"),
     "server": ("bench.sec_voice", "run_server", "Server start"),
     "compare": ("bench.sec_compare", "run", "Side by side"),
     "gpu": ("bench.sec_gpu", "run", "GPU"),

@@ -21,9 +21,10 @@ SECTION_HEADINGS = (
     "## 2. Speech recognition",
     "## 3. Text to speech",
     "## 4. Voice to voice",
-    "## 5. Server start",
-    "## 6. Side by side",
-    "## 7. GPU",
+    "## 5. Voice and chat through the turn stream",
+    "## 6. Server start",
+    "## 7. Side by side",
+    "## 8. GPU",
 )
 NUMBER = re.compile(r"^-?\d+(\.\d+)?(×|%)?$")
 
@@ -161,6 +162,20 @@ def test_tts_and_streaming_verdicts(monkeypatch):
     assert defaults.tts_engine([])[3] == defaults.NOT_MEASURED
 
 
+def test_stream_verdicts_read_the_stream_section():
+    stream = {"first_audio": 2.0, "whole": 4.0, "target": 1.3, "met": False, "asr_tool": 1.0,
+              "asr_language_given": 0.6, "language_given_first_audio": 1.6}
+    spoken = defaults.spoken_replies([_section(stream=stream, voice={"whole_first_audio": 9.0,
+                                                                     "streaming_first_audio": 1.0})])
+    assert spoken[2] == "stream" and "(2.0×)" in spoken[3] and "not met" in spoken[3]
+    assert spoken[-1].startswith("keep")
+    language = defaults.voice_language([_section(stream=stream)])
+    assert "detection is 40% of the transcription" in language[3] and "about 1.60 s" in language[3]
+    assert language[-1].startswith("**change suggested**")
+    assert defaults.voice_language([_section(stream=dict(stream, asr_language_given=0.9))])[-1] == "keep"
+    assert defaults.voice_language([])[3] == defaults.NOT_MEASURED
+
+
 def test_gpu_verdicts_read_the_gpu_tables():
     gpu = {"card": "Some GPU", "whisper": {("float32", "sdpa"): 2.0, ("float16", "sdpa"): 1.0,
                                           ("float16", "eager"): 1.5}, "sd": {"float32": 6.0, "float16": 2.0}}
@@ -175,7 +190,113 @@ def test_defaults_part_is_a_table_of_every_default(tmp_path: Path):
     text = defaults.render_defaults([], config)
     assert text.startswith("## Defaults chosen from these numbers")
     rows = table_cells(text)
-    assert len(rows) == 11 and all(row[3].startswith(defaults.NOT_MEASURED) for row in rows)
+    assert len(rows) == 12 and all(row[3].startswith(defaults.NOT_MEASURED) for row in rows)
+
+
+# -- the turn stream section ------------------------------------------------------------------
+
+
+def _voice_events(times: dict[str, float], *, sentences: int = 3, transcribed: bool = True) -> list:
+    """A voice turn's events as ``Assistant.stream`` yields them, at the given seconds."""
+    import numpy as np
+
+    from agent.turn.events import (AudioChunk, PlanMade, Reply, StepFinished, StepStarted, TextDelta, Transcript,
+                                   TurnDone)
+    from agent.turn.executor import StepOutcome
+
+    heard = StepOutcome("transcribe_audio", {"audio": "audio-1"}, seconds=1.0, ok=transcribed,
+                        error=None if transcribed else "no speech")
+    spoken = StepOutcome("speak_text", {"text": "A. B. C."}, seconds=1.0, ok=True)
+    events = [(times["transcribe_started"], StepStarted(1, "transcribe_audio", {"audio": "audio-1"})),
+              (times["transcribe_finished"], StepFinished(1, heard))]
+    if not transcribed:
+        return events + [(times["done"], TurnDone(Reply(text="no speech")))]
+    events += [(times["transcribe_finished"], Transcript("what can you do", "en")),
+               (times["transcribe_finished"] + 0.001, PlanMade([], chat=True)),
+               (times["transcribe_finished"] + 0.002, TextDelta("A. B. C.")),
+               (times["speak_started"], StepStarted(2, "speak_text", {"text": "A. B. C."}))]
+    for index in range(sentences):
+        at = times["first_audio"] + index * 0.1
+        events.append((at, AudioChunk(2, index, "A.", np.zeros(2205 * (index + 1), np.float32), 22050)))
+    events += [(times["done"], StepFinished(2, spoken)), (times["done"], TurnDone(Reply(text="A. B. C.")))]
+    return events
+
+
+def test_voice_turn_milestones_come_from_the_events_and_add_up():
+    from bench import sec_stream
+
+    times = {"transcribe_started": 0.01, "transcribe_finished": 1.01, "speak_started": 1.03, "first_audio": 1.33,
+             "done": 2.0}
+    turn = sec_stream.voice_turn(_voice_events(times))
+    assert (turn.first_audio, turn.done, turn.sentences) == (1.33, 2.0, 3)
+    assert turn.first_sentence_audio == pytest.approx(0.1) and turn.transcript == "what can you do"
+    assert list(turn.parts) == [key for key, _ in sec_stream.VOICE_PARTS]
+    assert sum(turn.parts.values()) == pytest.approx(turn.first_audio)
+    assert turn.parts["transcribe"] == pytest.approx(1.0) and turn.rest_of_speech == pytest.approx(0.67)
+    with pytest.raises(RuntimeError, match="not spoken"):
+        sec_stream.voice_turn([pair for pair in _voice_events(times) if pair[1].type != "audio.chunk"])
+    with pytest.raises(RuntimeError, match="transcription failed"):
+        sec_stream.voice_turn(_voice_events(times, transcribed=False))
+
+
+def test_voice_tables_compute_ratios_and_the_target_from_the_measured_numbers():
+    from bench import sec_stream
+
+    def turn(first: float, done: float) -> sec_stream.VoiceTurn:
+        times = {"transcribe_started": 0.0, "transcribe_finished": first - 0.4, "speak_started": first - 0.3,
+                 "first_audio": first, "done": done}
+        return sec_stream.voice_turn(_voice_events(times))
+
+    turns = [turn(1.2, 3.0), turn(1.6, 3.2), turn(1.4, 2.8)]
+    tables, summary = sec_stream.voice_tables(turns, turn(5.0, 7.0), note_seconds=5.0, command="cmd", target=1.3)
+    assert summary["first_audio"].median == 1.4 and summary["done"].median == 3.0
+    assert summary["gain"] == pytest.approx(3.0 / 1.4)
+    assert summary["paired_gain"].samples == pytest.approx((3.0 / 1.2, 3.2 / 1.6, 2.8 / 1.4))  # per turn
+    assert summary["paired_gain"].median == pytest.approx(2.0)
+    assert not summary["met"] and "**not met**" in summary["verdict"]
+    latency, parts = tables
+    assert [row[2] for row in latency.rows] == [1, 1, 3, 3]
+    assert latency.rows[2][3:6] == [1.4, "1.20–1.60", "not met"] and latency.rows[3][-1] == summary["gain"]
+    assert [row[0] for row in parts.rows][:4] == [label for _, label in sec_stream.VOICE_PARTS]
+    assert parts.rows[4][1] == 1.4 and parts.rows[1][1] == pytest.approx(1.0)
+    _, easy = sec_stream.voice_tables(turns, None, note_seconds=5.0, command="cmd", target=2.0)
+    assert easy["met"] and easy["verdict"].startswith("met")
+
+
+def test_asr_table_estimates_the_first_audio_from_what_each_call_saves():
+    from bench import sec_stream
+
+    timings = {"tool": stats([1.0, 1.2]), "language": stats([0.6, 0.6]), "language_beam1": stats([0.5]),
+               "detect": stats([0.4]), "encode": stats([0.35])}
+    table, estimates = sec_stream.asr_table(timings, model="m", clip_seconds=5.0, first_audio=2.0, command="cmd")
+    assert estimates == {"language": pytest.approx(2.0 - 0.5), "language_beam1": pytest.approx(2.0 - 0.6)}
+    assert [row[4] for row in table.rows] == ["100%", "55%", "45%", "36%", "32%"]
+    assert table.rows[0][-1] == 2.0 and table.rows[3][-1] is None
+
+
+def test_chat_turn_reads_first_text_and_refuses_a_turn_without_the_chat_model():
+    from agent.turn.assistant import NO_CHAT_MODEL
+    from agent.turn.events import PlanMade, Reply, TextDelta, TurnDone
+    from bench import sec_stream
+
+    reply = Reply(text="hi there")
+    events = [(0.01, PlanMade([], chat=True)), (0.2, TextDelta("hi")), (0.3, TextDelta(" there")),
+              (0.5, TurnDone(reply))]
+    turn = sec_stream.chat_turn(events)
+    assert (turn.first_text, turn.done, turn.deltas, turn.characters) == (0.2, 0.5, 2, 8)
+    table, summary = sec_stream.chat_table([turn, sec_stream.ChatTurn(0.4, 1.5, 2, 8)], None, model="m",
+                                           command="cmd")
+    assert summary["gain"] == pytest.approx(1.0 / 0.3) and table.rows[0][3] == 2
+    with pytest.raises(RuntimeError, match="no chat model"):
+        sec_stream.chat_turn([(0.01, PlanMade([], chat=True)), (0.02, TextDelta(NO_CHAT_MODEL)),
+                              (0.03, TurnDone(reply))])
+    with pytest.raises(RuntimeError, match="not routed"):
+        sec_stream.chat_turn([(0.01, PlanMade([{"tool": "speak_text", "args": {}}])), (0.5, TurnDone(reply))])
+
+
+def test_stream_section_is_registered():
+    assert SECTIONS["stream"][:2] == ("bench.sec_stream", "run")
+    assert parse_sections("stream,voice") == ["voice", "stream"]
 
 
 # -- engines on one checkpoint ----------------------------------------------------------------
