@@ -49,7 +49,7 @@ def asr_engine(sections: list[Section]) -> list[str]:
     from agent.models.catalog import preferred_backends
 
     first = preferred_backends("transcribe_audio")[0]
-    now = f"`{first}` first when installed (`agent.models.catalog.SPEED_ORDER`), the other engine next"
+    now = f"`{first}` first when installed (`tried_first` in the tool's `BACKENDS`), the other engine next"
     engines = _findings(sections, "engines") or {}
     best = [(dims, speed) for (dims, engine, compute), speed in engines.items() if engine == "CTranslate2"
             and compute == "int8" and speed is not None]
@@ -141,7 +141,7 @@ def tts_engine(sections: list[Section]) -> list[str]:
     from agent.models.catalog import preferred_backends
 
     first = preferred_backends("speak_text")[0]
-    now = f"`{first}` first when a voice is installed (`agent.models.catalog.SPEED_ORDER`), SpeechT5 next"
+    now = f"`{first}` first when a voice is installed (`tried_first` in the tool's `BACKENDS`), SpeechT5 next"
     rows = _findings(sections, "tts") or []
     piper = next((r for r in rows if r["engine"].startswith("Piper")), None)
     speecht5 = next((r for r in rows if r["engine"].startswith("SpeechT5") and r["label"] == RANDOM_REAL_SIZE), None)

@@ -388,3 +388,17 @@ def test_cli_speaks_with_piper(tmp_path):
     payload = json.loads(done.stdout)
     assert (payload["voice"], payload["sample_rate"], payload["path"]) == ("joe", PIPER_RATE, str(out))
     assert read_wav(out)[0].framerate == PIPER_RATE
+
+
+def test_a_long_first_sentence_is_spoken_in_two_pieces_cut_at_a_comma():
+    from tools.speak import FIRST_PIECE_CHARS, speech_pieces
+
+    long_first = ("There is no chat model on this machine for open conversation, "
+                  "so here is a list of what I can do for you instead. Ask me anything.")
+    pieces = speech_pieces(long_first, 400)
+    assert pieces == ["There is no chat model on this machine for open conversation,",
+                      "so here is a list of what I can do for you instead.", "Ask me anything."]
+    assert " ".join(pieces) == long_first
+    assert speech_pieces("Good morning. The kettle is on.", 400) == ["Good morning.", "The kettle is on."]
+    no_comma = "A sentence well over sixty characters long that has no place to pause in it at all."
+    assert len(no_comma) > FIRST_PIECE_CHARS and speech_pieces(no_comma, 400) == [no_comma]  # never between words
