@@ -62,7 +62,8 @@ class VoiceTurn:
     """The milestones of one voice turn, in seconds from the call.
 
     Attributes:
-        transcribe_started / transcribe_finished: the transcription step's start and finish events.
+        transcribe_started / transcribe_finished: when the transcription step started (its
+            ``transcript`` event less the step's seconds) and finished (the ``transcript`` event).
         speak_started: the ``speak_text`` step's start event.
         first_audio: the first ``audio.chunk``.
         done: the ``done`` event (the whole reply, audio complete).
@@ -105,34 +106,37 @@ def voice_turn(timed: list[tuple[float, Any]]) -> VoiceTurn:
         RuntimeError: the turn did not transcribe, speak or finish (the events say what it did).
     """
     starts: dict[str, float] = {}
-    finishes: dict[str, tuple[float, Any]] = {}
     chunks: list[tuple[float, Any]] = []
     done: tuple[float, Any] | None = None
-    transcript = ""
+    heard: tuple[float, str] | None = None
     for seconds, event in timed:
         kind = getattr(event, "type", "")
         if kind == "step.started":
             starts.setdefault(event.tool, seconds)
-        elif kind == "step.finished":
-            finishes.setdefault(event.tool, (seconds, event))
         elif kind == "transcript":
-            transcript = event.text
+            heard = (seconds, event.text)
         elif kind == "audio.chunk":
             chunks.append((seconds, event))
         elif kind == "done":
             done = (seconds, event)
     seen = [getattr(event, "type", "?") for _, event in timed]
-    if "transcribe_audio" not in starts or "transcribe_audio" not in finishes:
-        raise RuntimeError(f"the voice note was not transcribed (events: {seen})")
-    if not finishes["transcribe_audio"][1].ok:
-        raise RuntimeError(f"transcription failed: {finishes['transcribe_audio'][1].outcome.error}")
-    if "speak_text" not in starts or not chunks:
-        raise RuntimeError(f"the reply was not spoken (transcript {transcript!r}; events: {seen})")
     if done is None:
         raise RuntimeError(f"the turn never ended (events: {seen})")
+    # A voice note's transcription shows as its ``transcript`` event, not as step events;
+    # the step's own seconds (first in the reply's steps) say when it started.
+    steps = done[1].reply.steps
+    if heard is None or not steps or steps[0].tool != "transcribe_audio":
+        raise RuntimeError(f"the voice note was not transcribed (events: {seen})")
+    if not steps[0].ok:
+        raise RuntimeError(f"transcription failed: {steps[0].error}")
+    transcript = heard[1]
+    if "speak_text" not in starts or not chunks:
+        raise RuntimeError(f"the reply was not spoken (transcript {transcript!r}; events: {seen})")
+    transcribe_finished = heard[0]
+    transcribe_started = max(0.0, transcribe_finished - steps[0].seconds)
     return VoiceTurn(
-        transcribe_started=starts["transcribe_audio"],
-        transcribe_finished=finishes["transcribe_audio"][0],
+        transcribe_started=transcribe_started,
+        transcribe_finished=transcribe_finished,
         speak_started=starts["speak_text"],
         first_audio=chunks[0][0],
         done=done[0],

@@ -204,21 +204,23 @@ def _voice_events(times: dict[str, float], *, sentences: int = 3, transcribed: b
                                    TurnDone)
     from agent.turn.executor import StepOutcome
 
-    heard = StepOutcome("transcribe_audio", {"audio": "audio-1"}, seconds=1.0, ok=transcribed,
+    took = times["transcribe_finished"] - times["transcribe_started"]
+    heard = StepOutcome("transcribe_audio", {"audio": "audio-1"}, seconds=took, ok=transcribed,
                         error=None if transcribed else "no speech")
     spoken = StepOutcome("speak_text", {"text": "A. B. C."}, seconds=1.0, ok=True)
-    events = [(times["transcribe_started"], StepStarted(1, "transcribe_audio", {"audio": "audio-1"})),
-              (times["transcribe_finished"], StepFinished(1, heard))]
+    # As the stream gives them: a voice note's transcription shows as its transcript, not as step events.
     if not transcribed:
-        return events + [(times["done"], TurnDone(Reply(text="no speech")))]
-    events += [(times["transcribe_finished"], Transcript("what can you do", "en")),
-               (times["transcribe_finished"] + 0.001, PlanMade([], chat=True)),
-               (times["transcribe_finished"] + 0.002, TextDelta("A. B. C.")),
-               (times["speak_started"], StepStarted(2, "speak_text", {"text": "A. B. C."}))]
+        return [(times["transcribe_finished"], Transcript("", None)),
+                (times["done"], TurnDone(Reply(text="no speech", steps=[heard])))]
+    events = [(times["transcribe_finished"], Transcript("what can you do", "en")),
+              (times["transcribe_finished"] + 0.001, PlanMade([], chat=True)),
+              (times["transcribe_finished"] + 0.002, TextDelta("A. B. C.")),
+              (times["speak_started"], StepStarted(2, "speak_text", {"text": "A. B. C."}))]
     for index in range(sentences):
         at = times["first_audio"] + index * 0.1
         events.append((at, AudioChunk(2, index, "A.", np.zeros(2205 * (index + 1), np.float32), 22050)))
-    events += [(times["done"], StepFinished(2, spoken)), (times["done"], TurnDone(Reply(text="A. B. C.")))]
+    events += [(times["done"], StepFinished(2, spoken)),
+               (times["done"], TurnDone(Reply(text="A. B. C.", steps=[heard, spoken])))]
     return events
 
 
