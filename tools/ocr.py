@@ -64,6 +64,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             "system:tesseract",
             offline=("system:tesseract",),
             module="pytesseract",
+            install="polychat[ocr]",
             recognizes=lambda model: model.startswith("system:"),
         ),
         Backend(
@@ -72,6 +73,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             RAPIDOCR.source,
             offline=(RAPIDOCR.source,),
             module="rapidocr_onnxruntime",
+            install="polychat[ocr]",
             recognizes=lambda model: model.startswith(RAPIDOCR.source),
         ),
     ),

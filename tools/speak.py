@@ -84,6 +84,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             PIPER_JOE.source,
             offline=(PIPER_JOE.source,),
             module="piper",
+            install="polychat[piper]",
             tried_first=True,
             recognizes=lambda model: model.endswith(".onnx") or model.startswith("package:piper"),
         ),

@@ -83,6 +83,7 @@ FASTER_WHISPER = Backend(
     "Systran/faster-whisper-small",
     offline=(WHISPER_BASE.source, WHISPER_TINY_EN.source),
     module="faster_whisper",
+    install="polychat[faster-whisper]",
     marker="model.bin",
     tried_first=True,
     recognizes=_is_ctranslate2,

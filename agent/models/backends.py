@@ -74,6 +74,7 @@ class Backend:
             (the faster engine on CPU, as BENCHMARKS.md measured).
         recognizes: ``recognizes(model)`` is True for a user-named model meant for this engine
             (a CTranslate2 folder, an ``.onnx`` voice), so the user need not name the backend.
+        install: what to ``pip install`` when ``module`` is missing (e.g. ``polychat[ocr]``).
     """
 
     name: str
@@ -86,6 +87,7 @@ class Backend:
     marker: str = "config.json"
     tried_first: bool = False
     recognizes: Callable[[str], bool] | None = None
+    install: str | None = None
 
     @property
     def family(self) -> str:
@@ -106,6 +108,14 @@ class Backend:
     def installed(self) -> bool:
         """Whether the engine's Python module is installed (True when it names none)."""
         return self.module is None or module_present(self.module)
+
+    def not_installed(self, slot: str) -> str:
+        """The sentence for a person whose install lacks this engine's package."""
+        package = self.install or (self.module or "").replace("_", "-")
+        return (
+            f"The {self.name} backend of {slot} needs the Python package {self.module}, which is not installed; "
+            f"install it with pip install '{package}', or choose another backend."
+        )
 
 
 def module_present(name: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.models import catalog, weights
 from agent.config import Settings, get_settings
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ModelUnavailableError
 from agent.models.loaders import Bundle, estimate_bytes
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class ModelManager:
         self._clock = clock
         self._loaders = dict(loaders or {})
         self._models: dict[ModelKey, LoadedModel] = {}
-        self._key_locks: dict[ModelKey, threading.Lock] = {}
+        self._key_locks: dict[Any, threading.Lock] = {}  # per model key, and per ("files", choice)
         self._paths: dict[tuple[Any, ...], Any] = {}  # where each choice's files are
         self._lock = threading.RLock()  # guards the dicts above
         self._device: str | None = None
@@ -166,6 +166,8 @@ class ModelManager:
         loader = self._loaders.get(family, spec.load)
         if loader is None:
             raise ConfigError(f"{choice.slot} cannot be loaded by polychat itself (backend {choice.backend}).")
+        if family not in self._loaders and not spec.installed():
+            raise ModelUnavailableError(spec.not_installed(choice.slot))
         the_device = resolve_device(device) if device else self.device
         the_dtype = resolve_dtype(dtype or settings.dtype, the_device) if spec.torch else None
         path = self._where(choice, settings, variant)
@@ -201,10 +203,16 @@ class ModelManager:
         key = (choice, tuple(sorted((variant or {}).items())), settings.data_dir)
         with self._lock:
             path = self._paths.get(key)
-        if path is None or not path.exists():
-            path = weights.materialize(choice, settings, variant=variant)
+            if path is not None and path.exists():
+                return path
+            files_lock = self._key_locks.setdefault(("files", key), threading.Lock())
+        with files_lock:  # single flight: one caller fetches, joins or builds; the others wait and reuse
             with self._lock:
-                self._paths[key] = path
+                path = self._paths.get(key)
+            if path is None or not path.exists():
+                path = weights.materialize(choice, settings, variant=variant)
+                with self._lock:
+                    self._paths[key] = path
         return path
 
     @contextmanager

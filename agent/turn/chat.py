@@ -47,8 +47,8 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             module="transformers",
             torch=True,
         ),
-        Backend("ollama", None, "llama3.2", module="langchain_ollama"),
-        Backend("openai", None, "gpt-4o-mini", module="langchain_openai"),
+        Backend("ollama", None, "llama3.2", module="langchain_ollama", install="langchain-ollama"),
+        Backend("openai", None, "gpt-4o-mini", module="langchain_openai", install="langchain-openai"),
     ),
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import MODEL_SLOTS, Settings
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ModelUnavailableError
 from agent.models import backends, catalog
 from agent.models.backends import Backend, BackendNames
 from agent.models.loaders import Bundle
@@ -171,3 +171,63 @@ def test_building_the_command_line_imports_no_tool_module():
                             check=True)
     assert result.stdout.strip() == "[]"
 
+
+
+def test_a_backend_whose_package_is_missing_says_what_to_install(fresh_declarations, monkeypatch, tmp_path):
+    import tools.caption
+
+    folder = tmp_path / "captioner"
+    folder.mkdir()
+    calls: list[Path] = []
+    absent = Backend("fancy", lambda path, device, dtype: calls.append(path), str(folder),
+                     module="polychat_no_such_package", install="polychat[fancy]")
+    monkeypatch.setattr(tools.caption, "BACKENDS", {"caption_image": (*tools.caption.BACKENDS["caption_image"], absent)})
+    settings = Settings(data_dir=tmp_path, device="cpu")
+    with pytest.raises(ModelUnavailableError) as refused:
+        ModelManager(settings).get("caption_image", backend="fancy")
+    assert str(refused.value) == (
+        "The fancy backend of caption_image needs the Python package polychat_no_such_package, which is not "
+        "installed; install it with pip install 'polychat[fancy]', or choose another backend.")
+    assert calls == []  # nothing was tried
+
+
+def test_the_optional_engines_name_the_extra_that_installs_them():
+    wanted = {("read_image_text", "tesseract"): "polychat[ocr]", ("read_image_text", "rapidocr"): "polychat[ocr]",
+              ("transcribe_audio", "faster-whisper"): "polychat[faster-whisper]",
+              ("speak_text", "piper"): "polychat[piper]"}
+    declared = backends.slots()
+    for (slot, name), extra in wanted.items():
+        assert next(b for b in declared[slot] if b.name == name).install == extra
+
+
+def test_first_uses_of_one_model_from_many_threads_build_its_files_once(monkeypatch, tmp_path):
+    import threading
+
+    from agent.models import weights
+
+    built: list[int] = []
+    gate = threading.Barrier(4)
+    real = weights.materialize
+
+    def counting(choice, settings, variant=None):
+        built.append(1)
+        return real(choice, settings, variant=variant)
+
+    monkeypatch.setattr(weights, "materialize", counting)
+    manager = ModelManager(Settings(profile="tiny", data_dir=tmp_path, device="cpu"))
+    loaded, errors = [], []
+
+    def draw() -> None:
+        gate.wait()
+        try:
+            loaded.append(manager.get("answer_image_question"))
+        except Exception as e:  # noqa: BLE001 - collected and shown by the assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(loaded) == 4
+    assert built == [1] and len({id(m) for m in loaded}) == 1
