@@ -9,6 +9,7 @@ Importing this module loads no model library (``polychat ask --plan-only`` relie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from agent.router.clauses import parse_clause, protect_quotations, split_clauses
 from agent.config import Settings, get_settings
 from agent.router.plan import Plan, step_ref
+from agent.languages import find_language
 from agent.router.readers import Cues, Intent, Payload
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ class ConversationState:
         last_target_language: the language of the newest translation.
         last_translation_source: the text of the newest translation, when it was given as words.
         last_image_prompt: the prompt of the newest drawing, when it was given as words.
+        known_artifacts: the ids of every image and recording in the conversation (named
+            ids such as "image-2" must be one of these, or attached in this turn).
     """
 
     latest_image: str | None = None
@@ -60,6 +64,39 @@ class ConversationState:
     last_target_language: str | None = None
     last_translation_source: str | None = None
     last_image_prompt: str | None = None
+    known_artifacts: frozenset[str] = frozenset()
+
+
+ARTIFACT_ID = re.compile(r"(?<![\w-])(image|audio)-(\d+)(?![\w-])", re.IGNORECASE)
+"""An artifact named in the user's words: ``image-2``, ``audio-1``."""
+UNKNOWN_TARGET = re.compile(r"\s(?:into)\s+(?P<name>[^\W\d_][\w-]*)\s*[.!?]*$", re.IGNORECASE)
+"""A translation asked "into <Name>" at the end of its words (checked against the languages polychat knows)."""
+NO_SUCH_LANGUAGE = (
+    "I don't know a language called {name}; name one I can translate into, such as French, Spanish, German, "
+    "Italian, Portuguese or Hindi (e.g. translate 'good morning' into French)."
+)
+
+
+def no_such_artifact(missing: str, known: list[str]) -> str:
+    """The sentence for a named image or recording that is not in the conversation."""
+    kind = "image" if missing.startswith("image-") else "recording"
+    if not known:
+        return f"There is no {missing} in this conversation; it has no images or recordings yet. Attach one and ask again."
+    listed = ", ".join(known[:-1]) + f" and {known[-1]}" if len(known) > 1 else known[0]
+    return f"There is no {missing} in this conversation (no such {kind}); it has {listed}."
+
+
+def unknown_target_language(intent: Intent) -> str | None:
+    """The name of an unknown language a translation was asked into ("into Klingon"), if any."""
+    if intent.kind != "translate" or intent.language is not None:
+        return None
+    payload = intent.payload
+    if payload.kind != "literal" or payload.quoted:
+        return None
+    match = UNKNOWN_TARGET.search(payload.text)
+    if match is None or find_language(match["name"]) is not None:
+        return None
+    return match["name"]
 
 
 def describe_capabilities() -> str:
@@ -117,9 +154,25 @@ def route(
         audio_known=bool(audios or state.latest_audio),
         audio_recent=bool(audios) or state.latest_audio_recent,
     )
-    protected, quotes = protect_quotations(text)
+    words = text
+    named = list(dict.fromkeys(m.group(0).lower() for m in ARTIFACT_ID.finditer(text)))
+    if named:  # "describe image-2": that one, or a sentence when there is no such thing
+        missing = [n for n in named if n not in state.known_artifacts and n not in images + audios]
+        if missing:
+            return Plan(reply=no_such_artifact(missing[0], sorted(state.known_artifacts | set(images + audios))))
+        images = [n for n in named if n.startswith("image-")] + [i for i in images if i not in named]
+        audios = [n for n in named if n.startswith("audio-")] + [a for a in audios if a not in named]
+        words = ARTIFACT_ID.sub(lambda m: "this image" if m.group(1).lower() == "image" else "this recording", text)
+        cues = replace(cues, image_attached=bool(images), image_known=bool(images or state.latest_image),
+                       image_recent=bool(images) or state.latest_image_recent, audio_attached=bool(audios),
+                       audio_known=bool(audios or state.latest_audio), audio_recent=bool(audios) or state.latest_audio_recent)
+    protected, quotes = protect_quotations(words)
     clauses = split_clauses(protected, quotes, cues)
     intents = [parse_clause(clause, quotes, cues, alone=len(clauses) == 1) for clause in clauses]
+    for intent in intents:
+        unknown = unknown_target_language(intent)
+        if unknown:
+            return Plan(reply=NO_SUCH_LANGUAGE.format(name=unknown))
     builder = _PlanBuilder(images, audios, state, settings)
     plan = builder.build(intents)
     plan.user_text = text

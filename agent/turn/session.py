@@ -256,6 +256,7 @@ class Session:
                 last_target_language=target,
                 last_translation_source=source,
                 last_image_prompt=prompt,
+                known_artifacts=frozenset(a.id for a in self.artifacts.all()),
             )
 
     def _live(self, kind: str) -> list[Artifact]:

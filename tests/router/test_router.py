@@ -580,3 +580,27 @@ def test_importing_the_router_and_session_loads_no_model_library():
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_named_image_or_recording_is_used_or_refused_in_a_sentence():
+    known = ConversationState(latest_image="image-1", latest_audio="audio-1",
+                              known_artifacts=frozenset({"image-1", "image-2", "audio-1"}))
+    assert route("describe image-2", [], known, settings=SETTINGS).to_json() == [
+        {"tool": "caption_image", "args": {"image": "image-2"}}]
+    assert route("transcribe audio-1", [], known, settings=SETTINGS).to_json() == [
+        {"tool": "transcribe_audio", "args": {"audio": "audio-1"}}]
+    missing = route("describe image-99", [IMAGE], known, settings=SETTINGS)
+    assert missing.steps == [] and missing.reply == (
+        "There is no image-99 in this conversation (no such image); it has audio-1, image-1 and image-2.")
+    nothing = route("transcribe audio-7", [], EMPTY, settings=SETTINGS)
+    assert nothing.steps == [] and nothing.reply.startswith("There is no audio-7 in this conversation;")
+
+
+def test_a_language_it_cannot_name_is_a_sentence_not_another_language():
+    plan = route("translate hello world into Klingon", [], EMPTY, settings=SETTINGS)
+    assert plan.steps == [] and plan.reply.startswith("I don't know a language called Klingon;")
+    assert "translate 'good morning' into French" in plan.reply
+    quoted = route("translate 'I ran into Bob'", [], EMPTY, settings=SETTINGS)  # words in quotes are data
+    assert [s.tool for s in quoted.steps] == ["translate_text"]
+    known = route("translate hello world into Spanish", [], EMPTY, settings=SETTINGS)
+    assert known.to_json() == [{"tool": "translate_text", "args": {"text": "hello world", "target_language": "es"}}]

@@ -172,8 +172,10 @@ def test_reset_forgets_turns_and_what_it_meant_but_keeps_the_files(tmp_path, set
     turn(session, "describe it", [{"tool": "caption_image", "args": {"image": image.id}}], ["a red square"], "")
     session.reset()
     assert session.turns == [] and session.new_turn_number() == 2
-    assert session.state() == agent.router.rules.ConversationState()
+    state = session.state()
+    assert state == agent.router.rules.ConversationState(known_artifacts=frozenset({"image-1"}))
     assert routed(session, "describe the picture") == []  # nothing to point at any more
+    assert routed(session, "describe image-1") == [("caption_image", {"image": "image-1"})]  # named: still there
     assert session.artifacts.get("image-1").path.is_file()
     reopened = Session(tmp_path, settings, "fresh")
     assert reopened.turns == [] and reopened.state().latest_image is None and reopened.new_turn_number() == 2
