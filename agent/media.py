@@ -396,6 +396,21 @@ def decode_audio(source: bytes | str | Path, *, max_seconds: float | None = None
     return np.clip(audio, -1.0, 1.0, out=audio)
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples as little-endian 16-bit integers: clipped to [-1, 1], NaN as silence."""
+    audio = np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0), -1.0, 1.0)
+    return np.round(audio * 32767.0).astype("<i2")
+
+
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Linear-interpolation resampling, good enough for speech recognition, VAD and playback."""
+    if rate == target or samples.size == 0:
+        return samples.astype(np.float32, copy=False)
+    count = max(1, round(samples.size * target / rate))
+    positions = np.arange(count, dtype=np.float64) * (rate / target)
+    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
+
+
 def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
     """Encode float samples as a 16-bit PCM WAV file.
 
@@ -417,8 +432,7 @@ def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
         audio = audio[:, None]
     if audio.ndim != 2:
         raise ValueError(f"samples must be 1-D or (frames, channels), not shape {audio.shape}")
-    audio = np.clip(np.nan_to_num(audio, nan=0.0), -1.0, 1.0)
-    pcm = np.round(audio * 32767.0).astype("<i2")
+    pcm = to_pcm16(audio)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(pcm.shape[1])

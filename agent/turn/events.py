@@ -223,12 +223,10 @@ class AudioChunk(TurnEvent):
 
     def pcm16(self, rate: int | None = None) -> bytes:
         """The sentence as little-endian 16-bit PCM, resampled to ``rate`` Hz when given."""
-        samples = self.samples
-        if rate and rate != self.sample_rate and samples.size:
-            count = max(1, round(samples.size * rate / self.sample_rate))
-            positions = np.arange(count, dtype=np.float64) * (self.sample_rate / rate)
-            samples = np.interp(positions, np.arange(samples.size), samples)
-        return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        from agent.media import resample, to_pcm16
+
+        samples = resample(self.samples, self.sample_rate, rate) if rate else self.samples
+        return to_pcm16(samples).tobytes()
 
     def _fields(self) -> dict[str, Any]:
         return {

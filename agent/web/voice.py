@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from agent.media import resample
+
 log = logging.getLogger(__name__)
 
 VAD_RATE = 16_000  # Hz, the rate Silero VAD works at
@@ -33,15 +35,6 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
     """Little-endian 16-bit PCM bytes to float32 samples in [-1, 1] (a trailing odd byte is dropped)."""
     usable = len(data) - (len(data) % 2)
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
-
-
-def resample(samples: np.ndarray, rate: int, target: int = VAD_RATE) -> np.ndarray:
-    """Linear-interpolation resampling, good enough for speech recognition and VAD."""
-    if rate == target or samples.size == 0:
-        return samples.astype(np.float32, copy=False)
-    count = max(1, round(samples.size * target / rate))
-    positions = np.arange(count, dtype=np.float64) * (rate / target)
-    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
 
 
 class LoudnessScorer:
@@ -131,7 +124,7 @@ class UtteranceDetector:
         """Add a chunk of PCM16 audio; return the utterances it completed (usually none)."""
         raw = pcm16_to_float(data)
         self._raw = np.concatenate([self._raw, raw]) if self._raw.size else raw
-        samples = resample(raw, self.stream_rate)
+        samples = resample(raw, self.stream_rate, VAD_RATE)
         self._pending = np.concatenate([self._pending, samples]) if self._pending.size else samples
         finished: list[np.ndarray] = []
         whole = self._pending.size // WINDOW * WINDOW
