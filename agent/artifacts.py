@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import tempfile
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -19,6 +19,9 @@ from PIL import Image
 from agent import media
 from agent.config import Settings, get_settings
 from agent.errors import MediaError, ToolError
+from agent.files import file_signature, is_linked_out, make_private_folder, write_atomically
+
+__all__ = ["Artifact", "ArtifactKind", "ArtifactStore", "write_atomically"]
 
 ArtifactKind = Literal["image", "audio"]
 
@@ -86,21 +89,6 @@ def _article(kind: str) -> str:
     return "an image" if kind == "image" else "audio"
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class ArtifactStore:
     """The images and audio of one session, each under an id such as ``image-2``.
 
@@ -110,23 +98,44 @@ class ArtifactStore:
     after each addition, so a store reopened on the same folder (after a
     restart) knows its artifacts and goes on numbering where it stopped.
 
-    The store is safe to use from several threads of one process.
+    The store is safe to use from several threads of one process. Its folder is made
+    (private to the owner) only when the first file is stored, so a refused upload
+    leaves nothing behind. A ``guard`` (the session's lock, shared with other
+    processes) makes adding atomic across processes too: under it, the store reads
+    back what another process added before it numbers a new file.
     """
 
-    def __init__(self, root: Path | str, settings: Settings | None = None):
-        """Open (and create if needed) the store in ``root``.
+    def __init__(
+        self,
+        root: Path | str,
+        settings: Settings | None = None,
+        *,
+        guard: Callable[[], AbstractContextManager[Any]] | None = None,
+    ):
+        """Open the store in ``root`` (a folder that may not exist yet).
 
         Args:
             root: this session's folder.
             settings: supplies the upload limit (default: the process-wide settings).
+            guard: makes a context that excludes other writers of this folder, in this
+                process and others (default: only this store's own thread lock).
+
+        Raises:
+            ToolError: ``root`` is a link (the store never follows links out of its folder).
         """
         self._settings = settings if settings is not None else get_settings()
         root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
+        if root.is_symlink():
+            raise ToolError(
+                f"The folder {root} is a link; polychat does not follow links out of its data folder, "
+                "so move the real folder there or remove the link."
+            )
         self._root = root.resolve()
+        self._guard = guard or contextlib.nullcontext
         self._lock = threading.RLock()
         self._artifacts: dict[str, Artifact] = {}
         self._counters: dict[str, int] = dict.fromkeys(_KINDS, 0)
+        self._seen: tuple[int, int, int] | None = None  # the index file as last read or written
         self._load()
 
     @property
@@ -237,6 +246,8 @@ class ArtifactStore:
             ToolError: no such id in this session, or it is of the other kind.
         """
         key = self._normalize(artifact_id)
+        if key and key not in self:
+            self.refresh()  # another process may have added it
         with self._lock:
             artifact = self._artifacts.get(key) if key else None
             if artifact is None:
@@ -311,7 +322,9 @@ class ArtifactStore:
     ) -> Artifact:
         if origin not in _ORIGINS:
             raise ValueError(f"origin must be 'uploaded' or 'generated', not {origin!r}")
-        with self._lock:
+        with self._guard(), self._lock:
+            self.refresh()
+            make_private_folder(self._root)
             self._counters[kind] += 1
             artifact_id = f"{kind}-{self._counters[kind]}"
             path = self._path_for(artifact_id, mime)
@@ -347,7 +360,18 @@ class ArtifactStore:
             for a in self._artifacts.values()
         ]
         index = {"version": INDEX_VERSION, "counters": self._counters, "artifacts": entries}
-        write_atomically(self._root / INDEX_NAME, json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8"))
+        path = self._root / INDEX_NAME
+        write_atomically(path, json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8"))
+        self._seen = file_signature(path)
+
+    def refresh(self) -> bool:
+        """Read the index again if another process changed it; True when it did."""
+        with self._lock:
+            if file_signature(self._root / INDEX_NAME) == self._seen:
+                return False
+            self._artifacts, self._counters = {}, dict.fromkeys(_KINDS, 0)
+            self._load()
+            return True
 
     def _entry_to_artifact(self, entry: Any) -> Artifact | None:
         """An index entry as an Artifact, or None if it is malformed or its file is gone."""
@@ -382,7 +406,10 @@ class ArtifactStore:
         """Read the index; files the index does not list still count for numbering."""
         index: Any = None
         index_path = self._root / INDEX_NAME
-        if index_path.is_file():
+        if not self._root.is_dir():
+            return
+        self._seen = file_signature(index_path)
+        if index_path.is_file() and not index_path.is_symlink():
             try:
                 index = json.loads(index_path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -399,7 +426,7 @@ class ArtifactStore:
         known = {a.id for a in recovered}
         for file in sorted(self._root.iterdir()):
             match = _FILE_PATTERN.match(file.name)
-            if match is None or not file.is_file():
+            if match is None or not file.is_file() or is_linked_out(file, self._root):
                 continue
             kind, number = match.group(1), int(match.group(2))
             self._counters[kind] = max(self._counters[kind], number)

@@ -61,10 +61,15 @@ def test_ids_are_numbered_per_kind(store: ArtifactStore) -> None:
     assert [a.id for a in store.all()] == ["image-1", "audio-1", "image-2"]
 
 
-def test_the_root_folder_is_created(tmp_path: Path, settings: Settings) -> None:
+def test_the_root_folder_is_made_private_with_the_first_file(tmp_path: Path, settings: Settings) -> None:
     root = tmp_path / "a" / "b" / "session"
-    ArtifactStore(root, settings)
-    assert root.is_dir()
+    store = ArtifactStore(root, settings)
+    assert not (tmp_path / "a").exists()  # a store nobody wrote to leaves nothing behind
+    store.add_bytes(png_bytes())
+    assert root.is_dir() and (root.stat().st_mode & 0o777) == 0o700
+    assert sorted((p.name, p.stat().st_mode & 0o777) for p in root.iterdir()) == [
+        (INDEX_NAME, 0o600), ("image-1.png", 0o600)
+    ]
 
 
 def test_extension_comes_from_the_bytes_not_the_name(store: ArtifactStore) -> None:
@@ -208,6 +213,7 @@ def test_origin_is_validated(store: ArtifactStore) -> None:
 )
 def test_outside_names_never_become_paths(tmp_path: Path, settings: Settings, name: str) -> None:
     root = tmp_path / "sessions" / "s1"
+    root.mkdir(parents=True)
     store = ArtifactStore(root, settings)
     before = files_under(tmp_path)
     artifact = store.add_bytes(png_bytes(), name=name)

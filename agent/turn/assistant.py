@@ -288,7 +288,7 @@ class _Turn:
         self.assistant, self.session, self.settings = assistant, session, assistant.settings
         self.text, self.attachments, self.cancel, self.emit = text, attachments, cancel, emit
         self.voice = voice or (not text.strip() and any(a.kind == "audio" for a in attachments))
-        self.number = session.new_turn_number()
+        self.number = 0  # known once the turn holds its conversation (see run)
         models = assistant.models
         models = models.bound(self.settings) if hasattr(models, "bound") else models
         self.context = ToolContext(
@@ -308,6 +308,16 @@ class _Turn:
 
     # -- the flow ------------------------------------------------------------------------
     def run(self) -> None:
+        """Hold the conversation (turns of one conversation run one at a time), then answer."""
+        hold = getattr(self.session, "turn", None)
+        try:
+            with hold(self.cancel) if hold is not None else contextlib.nullcontext():
+                self._answer()
+        except TurnCancelled:  # stopped while the conversation's previous turn ran: it never began
+            self.emit(TurnDone(Reply(text="", user_text=self.text, cancelled=True)))
+
+    def _answer(self) -> None:
+        self.number = self.context.turn = self.session.new_turn_number()
         cancelled = False
         try:
             self._flow()

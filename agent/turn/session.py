@@ -3,6 +3,12 @@
 A session lives in ``<root>/<session id>/``: the artifact store's files and index, and
 ``history.json`` with the turns, rewritten atomically after each one. Opening the same
 folder again (after a restart, or ``polychat chat --session ID``) restores both.
+
+One conversation has one owner of its state: :func:`open_session` gives every caller in
+a process the same ``Session`` for an id, its turns run one at a time (a second one
+waits for the first), and a lock on the folder (``.lock``) keeps other processes (a
+second ``polychat chat --session ID``, the CLI beside the server) out while a turn
+runs or a file is added; whoever takes the lock next reads what changed first.
 """
 
 from __future__ import annotations
@@ -14,13 +20,16 @@ import re
 import secrets
 import threading
 import time
+import weakref
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.artifacts import Artifact, ArtifactStore, write_atomically
+from agent.artifacts import Artifact, ArtifactStore
 from agent.config import Settings
-from agent.errors import ToolError
+from agent.errors import ToolError, TurnCancelled
+from agent.files import FolderLock, file_signature, make_private_folder, write_atomically
 from agent.router.plan import STEP_REF
 from agent.router.rules import ConversationState
 from agent.languages import find_language
@@ -110,9 +119,21 @@ def open_session(
     """
     if session_id and not is_session_id(session_id):
         raise ToolError(f"The session id {session_id[:70]!r} is not valid; use letters, digits, '-' and '_' only.")
-    if session_id and not create and not (Path(root) / session_id).is_dir():
-        raise ToolError(f"There is no session {session_id[:70]!r}; leave it out to start a new one.")
-    return Session(root, settings, session_id or None)
+    with _open_lock:
+        if session_id:
+            key = (Path(root) / session_id).absolute()
+            existing = _open_sessions.get(key)
+            if existing is not None:
+                return existing
+            if not create and not key.is_dir():
+                raise ToolError(f"There is no session {session_id[:70]!r}; leave it out to start a new one.")
+        session = Session(root, settings, session_id or None)
+        _open_sessions[session.folder.absolute()] = session
+        return session
+
+
+_open_sessions: weakref.WeakValueDictionary[Path, Session] = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
 
 
 def new_session_id() -> str:
@@ -141,15 +162,69 @@ class Session:
         self.id = session_id
         self.settings = settings
         self.folder = Path(root) / session_id
-        self.artifacts = ArtifactStore(self.folder, settings)
+        self._lock = threading.RLock()  # this process's view of the state
+        self._turn_lock = threading.Lock()  # one turn at a time
+        self._disk = FolderLock(self.folder)  # other processes
+        self.artifacts = ArtifactStore(self.folder, settings, guard=self._exclusive)
         self.turns: list[TurnRecord] = []
-        self._lock = threading.RLock()
         self._cleared_turn = 0  # turns up to this number were reset away
         self._cleared_artifacts: dict[str, int] = dict.fromkeys(_KINDS, 0)  # highest number forgotten per kind
+        self._history_seen: tuple[int, int, int] | None = None
         self._load()
 
     def __repr__(self) -> str:
         return f"Session({self.id!r}, {len(self.turns)} turns, {len(self.artifacts)} artifacts)"
+
+    # -- who may change it ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def turn(self, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Hold the conversation for one turn: other turns, here or in another process, wait.
+
+        Args:
+            cancel: stop waiting when it is set (the person gave up before their turn began).
+
+        Raises:
+            TurnCancelled: ``cancel`` was set while waiting.
+        """
+        while not self._turn_lock.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                raise TurnCancelled()
+        try:
+            taken = self._disk.acquire(cancel)
+            try:
+                if taken:
+                    self._refresh()
+                yield
+            finally:
+                self._disk.release()
+        finally:
+            self._turn_lock.release()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn of this conversation is running in this process."""
+        return self._turn_lock.locked()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the state briefly against other threads and processes (adding a file, saving)."""
+        with self._lock:
+            taken = self._disk.acquire()
+            try:
+                if taken:
+                    self._refresh()
+                yield
+            finally:
+                self._disk.release()
+
+    def _refresh(self) -> None:
+        """Read back what another process wrote since this one last looked."""
+        with self._lock:
+            self.artifacts.refresh()
+            if file_signature(self.history_path) != self._history_seen:
+                self.turns, self._cleared_turn = [], 0
+                self._cleared_artifacts = dict.fromkeys(_KINDS, 0)
+                self._load()
 
     # -- turns ------------------------------------------------------------------------
     def new_turn_number(self) -> int:
@@ -174,7 +249,7 @@ class Session:
 
     def record(self, turn: TurnRecord) -> None:
         """Add a finished turn and save the history."""
-        with self._lock:
+        with self._exclusive():
             self.turns.append(turn)
             self._save()
 
@@ -217,7 +292,7 @@ class Session:
         The artifact files stay (their ids still work when named), but "the picture" and
         "that" no longer point at anything from before the reset.
         """
-        with self._lock:
+        with self._exclusive():
             self._cleared_turn = max(
                 [self._cleared_turn, *(t.number for t in self.turns), *(a.turn for a in self.artifacts.all())]
             )
@@ -306,11 +381,14 @@ class Session:
             "cleared_artifacts": self._cleared_artifacts,
             "turns": [t.to_json() for t in self.turns],
         }
+        make_private_folder(self.folder)
         write_atomically(self.history_path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+        self._history_seen = file_signature(self.history_path)
 
     def _load(self) -> None:
         path = self.history_path
-        if not path.is_file():
+        self._history_seen = file_signature(path)
+        if not path.is_file() or path.is_symlink():
             return
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

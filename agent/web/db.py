@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.config import Settings
 from agent.errors import ConfigError
+from agent.files import make_private_file, make_private_folder
 from agent.web.store import LocalStorageClient, web_dir
 
 # The tables of Chainlit's SQLAlchemy data layer (its documented schema), with the
@@ -150,10 +151,11 @@ async def ensure_schema(url: str) -> None:
 
     dialect = dialect_of(url)
     shown = url.split("@")[-1]  # never print a password
-    if dialect == "sqlite":
-        folder = Path(url.split(":///", 1)[1]).parent
+    database = Path(url.split(":///", 1)[1]) if dialect == "sqlite" else None
+    if database is not None:
+        folder = database.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_folder(folder)
         except OSError as e:
             raise ConfigError(
                 f"The folder {folder} for the chat history cannot be made ({e.strerror}); "
@@ -177,6 +179,10 @@ async def ensure_schema(url: str) -> None:
         ) from e
     finally:
         await engine.dispose()
+    if database is not None:  # SQLite makes its files as the umask says; the history is the owner's alone
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if Path(f"{database}{suffix}").exists():
+                make_private_file(f"{database}{suffix}")
 
 
 def make_data_layer(settings: Settings, storage: LocalStorageClient | None = None) -> Any:

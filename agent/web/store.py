@@ -24,6 +24,7 @@ from chainlit.data.storage_clients.base import BaseStorageClient
 
 from agent import media
 from agent.config import Settings
+from agent.files import make_private_folder, write_atomically
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -93,9 +94,7 @@ class LocalStorageClient(BaseStorageClient):
     """
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root = self.root.resolve()
+        self.root = make_private_folder(root).resolve()
 
     def path_for(self, object_key: str) -> Path:
         """The file of a key, checked to lie inside the root folder."""
@@ -122,10 +121,8 @@ class LocalStorageClient(BaseStorageClient):
         if path.exists() and not overwrite:
             return {"object_key": key, "url": self.url_for(key)}
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
+        make_private_folder(path.parent)
+        write_atomically(path, payload)
         return {"object_key": key, "url": self.url_for(key)}
 
     async def delete_file(self, object_key: str) -> bool:

@@ -24,7 +24,8 @@ def _assistant(settings, manager, chat_model=None):
 
 def _attach_image(session, colour="red"):
     turn = session.new_turn_number()
-    path = session.artifacts.root / "upload.png"
+    path = session.artifacts.root.parent / f"upload-{session.id}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 48), colour).save(path)
     return session.artifacts.add_file(path, kind="image", origin="uploaded", turn=turn, name="car.png")
 

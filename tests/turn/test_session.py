@@ -56,7 +56,7 @@ def routed(session: Session, text: str, attachments=(), **kwargs) -> list[tuple[
 def test_a_new_session_gets_its_own_folder_and_id(tmp_path, settings):
     first, second = Session(tmp_path, settings), Session(tmp_path, settings)
     assert first.id != second.id
-    assert first.folder == tmp_path / first.id and first.folder.is_dir()
+    assert first.folder == tmp_path / first.id and not first.folder.exists()  # made with its first file
     assert first.artifacts.root == first.folder.resolve()
     assert first.turns == [] and first.new_turn_number() == 1 and first.state() == agent.router.rules.ConversationState()
 
