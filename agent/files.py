@@ -70,6 +70,25 @@ def file_signature(path: Path | str) -> tuple[int, int, int] | None:
     return found.st_ino, found.st_mtime_ns, found.st_size
 
 
+def link_in_place(source: Path | str, target: Path | str) -> bool:
+    """Make ``target`` a hard link to ``source`` (one copy of the bytes on disk), atomically.
+
+    Returns:
+        False when the file system cannot link them (another disk, no hard links);
+        ``target`` is then left as it was.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}.part")
+    try:
+        os.link(source, tmp)
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+    return True
+
+
 def make_private_file(path: Path | str) -> None:
     """Narrow an existing file (one another library created) to its owner only."""
     with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agent.config import get_settings, parse_auth_users
 from agent.errors import ConfigError, ToolError
+from agent.files import make_private_folder
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000  # TCP port of the web UI
@@ -91,6 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Start the Chainlit server; returns when it stops."""
     settings = get_settings()
     check_port_free(args.host, args.port)
+    make_private_folder(settings.data_dir)  # conversations, media and logins are the owner's alone
     prepare_chainlit()
 
     from agent.web import store as web_store

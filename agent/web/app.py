@@ -165,6 +165,7 @@ async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], 
         except PolychatError as e:
             problems.append(upload_problem(name, str(e)))
             continue
+        await asyncio.to_thread(web_store.keep_once, artifact.path)  # the chat history's copy is the same file
         accepted.append(artifact)
     return accepted, problems
 
@@ -322,6 +323,7 @@ async def voice_turn(state: Listening, utterance: Any) -> None:
         session = await asyncio.to_thread(conversation)
         wav = encode_wav(utterance, state.detector.stream_rate)
         note = await asyncio.to_thread(session.attach, wav, name="voice message.wav", kind="audio")
+        await asyncio.to_thread(web_store.keep_once, note.path)
         said = cl.Message(
             content="🎤 …", author="You", type="user_message",
             elements=[cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")],

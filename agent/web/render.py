@@ -8,6 +8,8 @@ from typing import Any
 
 import chainlit as cl
 
+from agent.web.store import keep_once
+
 log = logging.getLogger(__name__)
 
 TITLE_CHARS = 80  # characters of a conversation title
@@ -74,6 +76,7 @@ def reply_elements(reply: Any, *, auto_play: bool = True) -> list[Any]:
     """
     elements: list[Any] = []
     for artifact in reply.artifacts:
+        keep_once(artifact.path)  # the chat history's copy will be this same file
         if artifact.kind == "image":
             elements.append(cl.Image(name=artifact.id, path=str(artifact.path), mime=artifact.mime, display="inline"))
         elif artifact.kind == "audio":

@@ -10,11 +10,14 @@ Nothing here imports Chainlit's server or starts anything at import time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import os
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,7 @@ from chainlit.data.storage_clients.base import BaseStorageClient
 
 from agent import media
 from agent.config import Settings
-from agent.files import make_private_folder, write_atomically
+from agent.files import link_in_place, make_private_folder, write_atomically
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -83,6 +86,52 @@ def safe_object_key(object_key: str) -> str:
     return "/".join(parts)
 
 
+SAME_BYTES_REMEMBERED = 256  # recent media files whose bytes a new one may share
+_by_digest: OrderedDict[str, Path] = OrderedDict()
+_digest_lock = threading.Lock()
+
+
+def keep_once(path: Path | str) -> bool:
+    """Keep one copy of a file that is also a message's media (an upload, a made picture).
+
+    The browser chat's media reach both the conversation's artifacts and the chat
+    history's media folder. Whichever is written second becomes a hard link to the
+    first, so the bytes are on disk once. Returns True when ``path`` now shares its
+    bytes with an earlier file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = _same_bytes(digest, data)
+    shared = earlier is not None and earlier != path and link_in_place(earlier, path)
+    if not shared:
+        _remember(digest, path)
+    return shared
+
+
+def _same_bytes(digest: str, data: bytes) -> Path | None:
+    """A remembered file with exactly these bytes, if it is still there."""
+    with _digest_lock:
+        earlier = _by_digest.get(digest)
+    try:
+        if earlier is not None and earlier.stat().st_size == len(data) and earlier.read_bytes() == data:
+            return earlier
+    except OSError:
+        pass
+    return None
+
+
+def _remember(digest: str, path: Path) -> None:
+    with _digest_lock:
+        _by_digest[digest] = path
+        _by_digest.move_to_end(digest)
+        while len(_by_digest) > SAME_BYTES_REMEMBERED:
+            _by_digest.popitem(last=False)
+
+
 class LocalStorageClient(BaseStorageClient):
     """Chainlit storage for message media, as files in a local folder.
 
@@ -122,7 +171,11 @@ class LocalStorageClient(BaseStorageClient):
             return {"object_key": key, "url": self.url_for(key)}
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         make_private_folder(path.parent)
-        write_atomically(path, payload)
+        digest = hashlib.sha256(payload).hexdigest()
+        earlier = _same_bytes(digest, payload)
+        if earlier is None or earlier == path or not link_in_place(earlier, path):
+            write_atomically(path, payload)
+        _remember(digest, path)
         return {"object_key": key, "url": self.url_for(key)}
 
     async def delete_file(self, object_key: str) -> bool:

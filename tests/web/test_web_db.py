@@ -73,6 +73,8 @@ def test_schema_is_created_once_and_again_without_harm(web_db, settings: Setting
     assert {"command", "modes", "defaultOpen", "autoCollapse", "showInput"} <= step_columns
     assert {"autoPlay", "playerConfig", "objectKey", "props"} <= element_columns
     assert journal == "wal"
+    assert (database.stat().st_mode & 0o777) == 0o600  # the history is its owner's alone
+    assert (database.parent.stat().st_mode & 0o777) == 0o700
 
 
 def test_postgres_schema_uses_native_types(web_db) -> None:

@@ -91,3 +91,25 @@ def test_auth_secret_is_made_once_and_kept_private(web_store, settings: Settings
     mode = stat.S_IMODE((settings.data_dir / "web" / web_store.AUTH_SECRET_FILE).stat().st_mode)
     assert mode == 0o600
     assert web_store.ensure_auth_secret(settings, env={"CHAINLIT_AUTH_SECRET": "given"}) == "given"
+
+
+def test_media_kept_by_the_conversation_and_the_chat_history_are_one_file(web_store, tmp_path: Path) -> None:
+    storage = web_store.LocalStorageClient(tmp_path / "files")
+    artifact = tmp_path / "threads" / "t1" / "image-1.png"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(b"\x89PNG first upload bytes")
+    assert web_store.keep_once(artifact) is False  # the first copy: remembered
+    stored = asyncio.run(storage.upload_file("local/el-1/photo.png", artifact.read_bytes(), "image/png"))
+    kept = storage.path_for(stored["object_key"])
+    assert kept.read_bytes() == artifact.read_bytes() and os.path.samefile(kept, artifact)
+
+    # The other order: the chat history stores the upload first, the conversation second.
+    stored = asyncio.run(storage.upload_file("local/el-2/note.wav", b"RIFF second upload", "audio/wav"))
+    second = artifact.with_name("audio-1.wav")
+    second.write_bytes(b"RIFF second upload")
+    assert web_store.keep_once(second) is True
+    assert os.path.samefile(second, storage.path_for(stored["object_key"])) and second.stat().st_nlink == 2
+
+    different = asyncio.run(storage.upload_file("local/el-3/other.png", b"\x89PNG other bytes", "image/png"))
+    alone = storage.path_for(different["object_key"])
+    assert alone.stat().st_nlink == 1 and stat.S_IMODE(alone.stat().st_mode) == 0o600
