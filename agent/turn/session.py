@@ -218,8 +218,16 @@ class Session:
                 self._disk.release()
 
     def _refresh(self) -> None:
-        """Read back what another process wrote since this one last looked."""
+        """Read back what another process wrote since this one last looked.
+
+        Called when this process has just taken the folder's lock, so nobody is writing:
+        a temporary file still there was left by a writer that died (``kill -9``, power
+        loss) before renaming it into place, and is removed.
+        """
         with self._lock:
+            for leftover in self.folder.glob(".tmp-*.part") if self.folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
             self.artifacts.refresh()
             if file_signature(self.history_path) != self._history_seen:
                 self.turns, self._cleared_turn = [], 0

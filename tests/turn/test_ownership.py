@@ -221,3 +221,15 @@ def test_a_refused_upload_leaves_no_folder(tmp_path):
     with pytest.raises(MediaError):
         session.attach(b"not a picture at all", name="x.png")
     assert not (tmp_path / "s").exists()
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_in_place(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    session = open_session(tmp_path, settings, "killed", create=True)
+    session.record(TurnRecord(number=1, user_text="kept"))
+    half = session.folder / ".tmp-abc123.part"  # what a kill -9 between write and rename leaves
+    half.write_bytes(b'{"version": 1, "turns": [{"numb')
+    with session.turn():
+        assert [t.user_text for t in session.turns] == ["kept"]
+    assert not half.exists()
+    assert sorted(p.name for p in session.folder.iterdir()) == [".lock", "history.json"]
