@@ -131,7 +131,7 @@ def run_ask(args: argparse.Namespace) -> int:
         for artifact in reply.artifacts:
             shutil.copyfile(artifact.path, out / artifact.path.name)
     if not args.stream:
-        print_reply(reply, as_json=args.json)
+        print_reply(reply, as_json=args.json, text_shown=not args.json)  # show_turn printed the words as they came
     return 0 if all(s.ok for s in reply.steps) else 1
 
 

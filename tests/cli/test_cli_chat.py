@@ -139,6 +139,14 @@ def test_menu_runs_a_tool_and_exits(data_dir, tmp_path):
     assert "There is no menu entry '9'" in result.stdout
 
 
+def test_ask_prints_the_reply_once_as_it_streams(data_dir):
+    text = "translate 'good evening, my friends' to French"
+    expected = json.loads(_polychat(["ask", text, "--json"], data_dir).stdout)["text"]
+    result = _polychat(["ask", text], data_dir)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.strip()] == [expected], result.stdout
+
+
 def test_ask_stream_prints_one_json_event_per_line_ending_with_the_json_of_the_turn(data_dir):
     text = "translate 'good evening, my friends' to French"
     streamed = _polychat(["ask", text, "--stream"], data_dir)
