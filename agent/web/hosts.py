@@ -80,7 +80,7 @@ class HostPolicy:
     def describe(self) -> str:
         """The names answered, for sentences."""
         shown = ", ".join(_shown(name) for name in self.names)
-        return f"{shown} and this machine's IP addresses" if self.any_ip else shown
+        return f"{shown} or this machine's IP addresses" if self.any_ip else shown
 
     def host_allowed(self, hostname: str) -> bool:
         return self.any_host or hostname in self.names or (self.any_ip and _is_ip(hostname))
@@ -121,9 +121,12 @@ class HostPolicy:
 class HostCheck:
     """ASGI middleware that refuses (403, one sentence) what :class:`HostPolicy` refuses."""
 
+    _LOGGED_LIMIT = 100  # distinct refusals written to the log (a hostile page may send many)
+
     def __init__(self, app: Any, policy: HostPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._logged: set[str] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -136,7 +139,9 @@ class HostCheck:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        log.warning("Refused %s %s: %s", scope.get("method", "websocket"), scope.get("path", ""), problem)
+        if problem not in self._logged and len(self._logged) < self._LOGGED_LIMIT:
+            self._logged.add(problem)
+            log.warning("Refused %s %s: %s", scope.get("method", "websocket"), scope.get("path", ""), problem)
         if scope["type"] == "websocket":
             from starlette.websockets import WebSocketClose
 

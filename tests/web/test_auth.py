@@ -352,3 +352,15 @@ def test_a_removed_user_or_a_new_password_ends_sign_ins_after_a_restart(login_se
         assert login_server.user_status(login_server.log_in("alice", "looking-glass")) == 200
     finally:
         login_server.stop()
+
+
+def test_serve_refuses_a_mangled_hash_in_one_sentence(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYCHAT_", "CHAINLIT_"))}
+    env.update({"POLYCHAT_DATA_DIR": str(tmp_path), "POLYCHAT_AUTH_USERS": "alice:$argon2id$=19=65536"})
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--port", str(_free_port()), "--headless"],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "polychat: POLYCHAT_AUTH_USERS gives alice an argon2 hash that is cut short or altered; "
+        "make a new one with polychat users hash (and quote it in single quotes in a shell)."
+    )
