@@ -9,6 +9,7 @@ The TOML file is ``$POLYCHAT_CONFIG`` if set, else ``./polychat.toml`` if presen
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -70,7 +71,8 @@ class Settings:
     chat_api_key: str = ""
     history_turns: int = 12  # turns of conversation the chat model sees
     database_url: str = ""  # web UI history; "" = SQLite in <data dir>/web/chainlit.db
-    auth_users: str = ""  # "alice:secret,bob:pw" turns on password login in the web UI
+    auth_users: str = ""  # "alice:secret,bob:$argon2id$..." turns on password login in the web UI
+    allowed_hosts: str = ""  # without login, host names (besides loopback) pages may be served from
 
     def model_for(self, slot: str) -> str | None:
         """The user's model choice for a slot, or None to use the profile default."""
@@ -222,14 +224,29 @@ def set_settings(settings: Settings | None) -> None:
     _current = settings
 
 
+_ARGON2_PARAMETERS_SO_FAR = re.compile(r"^\s*[^:]+:\$argon2(id|i|d)\$(v=\d+\$)?[a-z]=\d+(,[a-z]=\d+)*$")
+
+
 def parse_auth_users(text: str) -> dict[str, str]:
     """Parse ``POLYCHAT_AUTH_USERS``: ``"alice:secret,bob:pw"`` -> ``{"alice": "secret", "bob": "pw"}``.
+
+    Entries are separated by commas or new lines. A password may be a hash made by
+    ``polychat users hash`` (argon2, or bcrypt): an argon2 hash holds commas
+    (``$argon2id$v=19$m=65536,t=3,p=4$...``), which belong to the hash, not between entries.
 
     Raises:
         ConfigError: an entry has no ``name:password`` shape.
     """
+    entries: list[str] = []
+    for line in (text or "").splitlines():
+        for piece in line.split(","):
+            if entries and re.match(r"[a-z]=\d+", piece) and _ARGON2_PARAMETERS_SO_FAR.match(entries[-1]):
+                entries[-1] += "," + piece  # the commas between an argon2 hash's parameters
+            else:
+                entries.append(piece)
+        entries.append("")  # a new line always ends an entry
     users: dict[str, str] = {}
-    for entry in (text or "").split(","):
+    for entry in entries:
         entry = entry.strip()
         if not entry:
             continue
@@ -237,7 +254,7 @@ def parse_auth_users(text: str) -> dict[str, str]:
         if not sep or not name.strip() or not password:
             raise ConfigError(
                 f"POLYCHAT_AUTH_USERS has the entry {name.strip() or entry!r} without a password; "
-                "write it as name:password,name2:password2."
+                "write it as name:password,name2:password2 (in a shell, hashes go in single quotes to keep their $)."
             )
         users[name.strip()] = password
     return users

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "agent.cli.menu",
     "agent.cli.listen",
     "agent.cli.serve",
+    "agent.cli.users",
     "agent.cli.bench",
 )
 

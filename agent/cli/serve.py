@@ -97,7 +97,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from agent.web import store as web_store
     web_store.ensure_auth_secret(settings)
-    parse_auth_users(os.environ.get("POLYCHAT_AUTH_USERS", ""))  # a bad value fails here, in words
+    from agent.web.login import PasswordBook
+
+    PasswordBook(parse_auth_users(settings.auth_users))  # a bad value or hash fails here, in words
     from agent.web import db as web_db
     asyncio.run(web_db.ensure_schema(web_db.database_url(settings)))
     return _serve(args.host, args.port, headless=args.headless, uploads=web_store.web_dir(settings) / "uploads")

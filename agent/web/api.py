@@ -13,13 +13,13 @@ Served by ``polychat serve`` next to the web UI, under ``/api``:
 - ``GET  /api/sessions/{session}/artifacts/{artifact}`` -> the image or audio file.
 
 With ``POLYCHAT_AUTH_USERS`` set, every route but health needs HTTP Basic auth with one of
-those users, and each user sees only their own sessions.
+those users (their passwords may be given as hashes), and each user sees only their own
+sessions. Without it, ``agent.web.hosts`` keeps other web sites from driving the API.
 """
 
 
 # No "from __future__ import annotations" here: FastAPI reads these routes' annotations at
 # run time, and the dependency they name (signed_in) is local to build_router.
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -33,6 +33,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from agent import __version__
 from agent.config import Settings, get_settings, parse_auth_users
 from agent.errors import PolychatError
+from agent.web.login import PasswordBook
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class TurnApi:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.users = parse_auth_users(self.settings.auth_users)
+        self.users = PasswordBook(parse_auth_users(self.settings.auth_users))
         self._assistant: Any = None
 
     @property
@@ -66,10 +67,8 @@ class TurnApi:
         """The signed-in user (``local`` without login); 401 when the credentials are wrong."""
         if not self.users:
             return LOCAL_USER
-        if credentials is not None:
-            expected = self.users.get(credentials.username, "")
-            if expected and hmac.compare_digest(expected.encode(), credentials.password.encode()):
-                return credentials.username
+        if credentials is not None and self.users.verify(credentials.username, credentials.password):
+            return credentials.username
         raise HTTPException(401, "Sign in with one of the users in POLYCHAT_AUTH_USERS.",
                             headers={"WWW-Authenticate": "Basic"})
 

@@ -18,7 +18,6 @@ the page stays responsive and several people can chat at once.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import threading
@@ -36,7 +35,9 @@ from agent.config import get_settings, parse_auth_users
 from agent.errors import PolychatError
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
+from agent.web.hosts import guard_without_login
 from agent.web.live import LiveTurn, TurnFeed
+from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
 from agent.web.voice import UtteranceDetector
 
@@ -354,20 +355,37 @@ def data_layer() -> Any:
     return web_db.make_data_layer(SETTINGS, STORAGE)
 
 
-AUTH_USERS = parse_auth_users(SETTINGS.auth_users)
+USERS = PasswordBook(parse_auth_users(SETTINGS.auth_users))
+SIGN_INS = SignIns(USERS, web_store.ensure_auth_secret(SETTINGS), web_store.web_dir(SETTINGS))
+check_chainlit_tokens(SIGN_INS)  # a removed user, a new password or a logout ends a sign-in
 
-if AUTH_USERS:
+if USERS:
 
     @cl.password_auth_callback
     def password_login(username: str, password: str) -> cl.User | None:
-        expected = AUTH_USERS.get(username)
-        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+        if not USERS.verify(username, password):
             return None
-        return cl.User(identifier=username, metadata={"provider": "password"})
+        return cl.User(identifier=username, metadata=SIGN_INS.claims(username))
+
+    @cl.on_logout
+    def sign_out(request: Any, response: Any) -> dict[str, bool]:
+        """Logging out ends the sign-in for good: its token is refused even if a copy was kept."""
+        from chainlit.auth import get_token_from_cookies
+
+        token = get_token_from_cookies(request.cookies)
+        authorization = request.headers.get("Authorization", "")
+        if not token and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        if token:
+            SIGN_INS.end(token)
+        return {"success": True}
 
 else:
 
     @cl.header_auth_callback
     def local_login(headers: Any) -> cl.User:
         """Without configured users, everyone on this machine is the one local user."""
-        return cl.User(identifier="local", display_name="You", metadata={"provider": "local"})
+        return cl.User(identifier="local", display_name="You", metadata={"provider": LOCAL_PROVIDER})
+
+    # ... and only pages served from this machine (or allowed hosts) may drive it.
+    guard_without_login(chainlit_app, SETTINGS.allowed_hosts, chainlit_config.run.host)
