@@ -401,7 +401,7 @@ class SpeakTextTool(PolychatTool):
         pieces = speech_pieces(text, MAX_PIECE_CHARS.get(choice.backend, DEFAULT_MAX_CHARS))
         if not pieces:
             raise ToolError("The text has no words to say; give speak_text some words, not only punctuation.")
-        whole = sum(len(p) for p in pieces)
+        every_piece = len(pieces)
         pieces = self._within_budget(pieces)
         said_chars = sum(len(p) for p in pieces)
         parts: list[np.ndarray] = []
@@ -425,9 +425,9 @@ class SpeakTextTool(PolychatTool):
         if not parts:
             raise ToolError("The voice produced no sound for this text; rephrase it with ordinary words.")
         result = self._result(parts, sample_rate, choice, len(pieces))
-        if said_chars < whole:
-            result.text = f"{result.text} {spoken_cut_note(said_chars, whole)}"
-            result.data.update(spoken_chars=said_chars, text_chars=whole)
+        if len(pieces) < every_piece:
+            result.text = f"{result.text} {spoken_cut_note(said_chars, len(text))}"
+            result.data.update(spoken_chars=said_chars, text_chars=len(text))
         return result
 
     def _within_budget(self, pieces: list[str]) -> list[str]:

@@ -175,3 +175,15 @@ def test_health_is_degraded_with_a_reason_when_the_data_dir_cannot_be_written(ti
             data.chmod(0o700)
     assert health["status"] == "degraded"
     assert str(data) in health["reason"] and "POLYCHAT_DATA_DIR" in health["reason"]
+
+
+def test_a_recording_too_short_to_hear_is_422_with_the_sentence(tiny_settings, tiny_manager):
+    import numpy as np
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(8, np.float32), 16_000, format="WAV", subtype="PCM_16")
+    client = _client(tiny_settings, tiny_manager)
+    answer = client.post("/api/turn", data={"text": ""}, files=[("files", ("blip.wav", buffer.getvalue(), "audio/wav"))])
+    assert answer.status_code == 422, answer.text
+    assert "too short to hold a word" in answer.json()["detail"]
