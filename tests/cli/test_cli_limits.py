@@ -175,3 +175,47 @@ def test_health_is_degraded_on_a_full_or_read_only_data_dir(small_mount, tiny_se
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
     health = TestClient(app).get("/api/health").json()
     assert health["status"] == "degraded" and "read-only" in health["reason"]
+
+
+def test_sigterm_stops_polychat_serve_with_a_turn_running(tmp_path):
+    import http.client
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path / "data"
+    data.mkdir()
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), "--headless"],
+                              env=_env(data), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.request("POST", "/api/turn", body="text=draw+a+lighthouse+at+night&stream=true",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        assert response.status == 200
+        while b"step.progress" not in response.readline():  # the diffusion is under way
+            pass
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=2 * EXIT_BOUND)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
+    assert server.returncode in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+    histories = list((data / "api").glob("*/*/history.json"))
+    assert len(histories) == 1
+    turns = json.loads(histories[0].read_text())["turns"]
+    assert [turn["cancelled"] for turn in turns] == [True]  # stopped, recorded with what it had delivered
