@@ -65,6 +65,12 @@ class Settings:
     max_image_pixels: int = 40_000_000  # pixels; larger images are refused as bombs
     max_audio_seconds: float = 600.0  # seconds of audio accepted per file
     max_text_chars: int = 5_000  # characters per text input to a tool
+    max_message_chars: int = 20_000  # characters of one chat message; longer ones are refused at once
+    max_turn_upload_mb: float = 50.0  # all the files of one message together, MB
+    max_conversation_upload_mb: float = 500.0  # all the files people sent one conversation, MB
+    min_audio_seconds: float = 0.2  # shorter recordings are refused, not transcribed into nonsense
+    max_spoken_chars: int = 1_000  # characters a turn speaks aloud (about a minute); the rest stays text
+    max_turn_seconds: float = 300.0  # a turn running longer is stopped; 0 = no limit
     memory_budget_mb: float = 0.0  # 0 = no budget; otherwise evict least recently used
     idle_unload_seconds: float = 0.0  # 0 = never unload idle models
     chat_url: str = ""  # Ollama / OpenAI-compatible server for the chat model

@@ -36,6 +36,8 @@ class ToolContext:
         overrides: one-off model/backend/device per call (CLI ``--model`` etc.).
         cancel: set when the turn is stopped; long work checks it (see ``report``).
         on_audio: receives each spoken sentence as soon as it is made (streamed speech).
+        spoken_chars_left: how many more characters speak_text may say in this turn
+            (``max_spoken_chars`` at the start of a conversation turn); None: no limit.
     """
 
     settings: Settings
@@ -47,6 +49,7 @@ class ToolContext:
     overrides: dict[str, Any] = field(default_factory=dict)
     cancel: threading.Event | None = None
     on_audio: AudioCallback | None = None
+    spoken_chars_left: int | None = None
 
     def check_cancelled(self) -> None:
         """Stop here if the turn was cancelled.

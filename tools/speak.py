@@ -105,6 +105,12 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
 # --------------------------------------------------------------------------- splitting text
 
 
+def spoken_cut_note(spoken: int, whole: int) -> str:
+    """The note on a spoken reply cut short by ``max_spoken_chars``."""
+    return (f"I said aloud only the first {spoken:,} of {whole:,} characters; the rest is in the text "
+            "(POLYCHAT_MAX_SPOKEN_CHARS sets how much a turn says aloud).")
+
+
 def _pack(parts: list[str], max_chars: int) -> list[str]:
     """Join consecutive parts with spaces while the result stays within ``max_chars``."""
     packed: list[str] = []
@@ -395,6 +401,9 @@ class SpeakTextTool(PolychatTool):
         pieces = speech_pieces(text, MAX_PIECE_CHARS.get(choice.backend, DEFAULT_MAX_CHARS))
         if not pieces:
             raise ToolError("The text has no words to say; give speak_text some words, not only punctuation.")
+        every_piece = len(pieces)
+        pieces = self._within_budget(pieces)
+        said_chars = sum(len(p) for p in pieces)
         parts: list[np.ndarray] = []
         sample_rate = FALLBACK_SAMPLE_RATE
         self.context.report("Speaking", 0, len(pieces))
@@ -415,7 +424,33 @@ class SpeakTextTool(PolychatTool):
             raise
         if not parts:
             raise ToolError("The voice produced no sound for this text; rephrase it with ordinary words.")
-        return self._result(parts, sample_rate, choice, len(pieces))
+        result = self._result(parts, sample_rate, choice, len(pieces))
+        if len(pieces) < every_piece:
+            result.text = f"{result.text} {spoken_cut_note(said_chars, len(text))}"
+            result.data.update(spoken_chars=said_chars, text_chars=len(text))
+        return result
+
+    def _within_budget(self, pieces: list[str]) -> list[str]:
+        """The leading pieces that fit in what this turn may still say (``max_spoken_chars``)."""
+        left = self.context.spoken_chars_left
+        if left is None:
+            return pieces
+        kept: list[str] = []
+        used = 0
+        for piece in pieces:
+            if used + len(piece) > left:
+                break
+            kept.append(piece)
+            used += len(piece)
+        if not kept and left >= self.context.settings.max_spoken_chars > 0:
+            kept, used = pieces[:1], len(pieces[0])  # nothing said yet: at least one sentence
+        if not kept:
+            raise ToolError(
+                f"This turn has already said {self.context.settings.max_spoken_chars:,} characters aloud, "
+                "its limit; ask for the rest in the next message (POLYCHAT_MAX_SPOKEN_CHARS sets the limit)."
+            )
+        self.context.spoken_chars_left = max(0, left - used)
+        return kept
 
     def _result(self, parts: list[np.ndarray], sample_rate: int, choice: VoiceChoice, sentences: int) -> ToolResult:
         """Store the spoken sentences as one audio artifact."""

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agent.config import Settings
-from agent.errors import ToolError
+from agent.errors import MediaError, ToolError
 from agent.models import loaders, weights
 from agent.models.backends import Backend, Packaged
 from agent.models.loaders import Bundle
@@ -338,6 +338,20 @@ class SpeechInput(BaseModel):
     )
 
 
+def check_long_enough(samples: Any, shortest: float, name: str) -> None:
+    """Refuse a recording too short to hold a word (Whisper would invent a transcript for it).
+
+    Raises:
+        MediaError: ``samples`` (at :data:`SAMPLE_RATE`) last less than ``shortest`` seconds.
+    """
+    seconds = len(samples) / SAMPLE_RATE
+    if shortest > 0 and seconds < shortest:
+        raise MediaError(
+            f"The recording {name} is only {seconds:.3f} seconds long, too short to hold a word; "
+            f"record at least {shortest:g} seconds (POLYCHAT_MIN_AUDIO_SECONDS sets the shortest)."
+        )
+
+
 class _SpeechRecognitionTool(PolychatTool):
     """Shared work of the two Whisper tools: decode the audio, run the model, shape the result."""
 
@@ -364,6 +378,7 @@ class _SpeechRecognitionTool(PolychatTool):
         artifact = self.context.artifacts.get(audio, kind="audio")
         hint = resolve_hint(language)
         samples = decode_audio(artifact.path, max_seconds=self.context.settings.max_audio_seconds)
+        check_long_enough(samples, self.context.settings.min_audio_seconds, artifact.id)
         total_seconds = max(1, math.ceil(len(samples) / SAMPLE_RATE))
         self.context.report(PROGRESS_LABEL, 0, total_seconds)
         with self.context.models.use(self.name, **self.context.model_kwargs()) as bundle:

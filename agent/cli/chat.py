@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import get_settings
-from agent.errors import PolychatError, ToolError
+from agent.errors import PolychatError, StorageError, ToolError, not_utf8_sentence
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +47,18 @@ def open_session(session_id: str | None = None) -> Any:
 
     settings = get_settings()
     return open_in(settings.data_dir / "sessions", settings, session_id)
+
+
+def check_files(session: Any, paths: list[str]) -> None:
+    """Refuse files that together pass the upload limits, before any of them is stored.
+
+    Raises:
+        LimitError: one file, the message's files or the conversation's would be too big.
+    """
+    from agent.limits import check_upload_sizes, file_sizes, uploaded_bytes
+
+    if paths:
+        check_upload_sizes(file_sizes(paths), session.settings, stored=uploaded_bytes(session.artifacts))
 
 
 def attach(session: Any, paths: list[str], kind: str) -> list[Any]:
@@ -101,7 +113,11 @@ def show_turn(
 
 # -- ask --------------------------------------------------------------------------------
 def run_ask(args: argparse.Namespace) -> int:
+    from agent.limits import check_message
+
+    check_message(args.text, get_settings())  # before any work: a refused message costs nothing
     session = open_session(args.session)
+    check_files(session, [*args.image, *args.audio])
     attachments = attach(session, args.image, "image") + attach(session, args.audio, "audio")
     if not args.text.strip() and not attachments:
         raise ToolError("Say something or attach a file, e.g. polychat ask \"draw a red kite\".")
@@ -144,9 +160,12 @@ CHAT_HELP = """Commands: /image PATH  /audio PATH  (attach to your next message)
 def run_chat(args: argparse.Namespace) -> int:
     from agent.cli.oneshot import ProgressBar
     from agent.cli.speakers import Speakers
+    from agent.limits import check_message
     from agent.turn.assistant import Assistant
 
     interactive = sys.stdin.isatty()
+    with contextlib.suppress(AttributeError, ValueError):  # bytes that are not UTF-8 become a sentence, not a crash
+        sys.stdin.reconfigure(errors="surrogateescape")
     session = open_session(args.session)
     assistant = Assistant()
     speakers = Speakers()
@@ -161,6 +180,9 @@ def run_chat(args: argparse.Namespace) -> int:
             break
         line = line.strip()
         if not line:
+            continue
+        if problem := not_utf8_sentence(line, "That line"):
+            _say(problem, args.json)
             continue
         if line.startswith("/"):
             command, _, rest = line.partition(" ")
@@ -189,6 +211,12 @@ def run_chat(args: argparse.Namespace) -> int:
             if command != "/send":
                 continue
         try:
+            check_message(line, session.settings)
+        except PolychatError as e:  # the files stay attached for a shorter message
+            _say(str(e), args.json)
+            continue
+        try:
+            check_files(session, [path for _kind, path in pending])
             attachments = []
             for kind, path in pending:
                 attachments += attach(session, [path], kind)
@@ -200,7 +228,10 @@ def run_chat(args: argparse.Namespace) -> int:
                 else:
                     reply = show_turn(events, prefix="polychat> " if interactive else "",
                                       progress=ProgressBar(interactive), speakers=speakers if voice else None)
+        except StorageError:
+            raise  # the conversation cannot be saved any more: say why and stop
         except PolychatError as e:
+            pending.clear()  # a refused file is not sent again with the next message
             _say(str(e), args.json)
             continue
         except KeyboardInterrupt:  # stop this reply, not the chat

@@ -22,6 +22,7 @@ from agent.files import make_private_folder
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000  # TCP port of the web UI
+SHUTDOWN_GRACE_SECONDS = 5  # after SIGTERM or Ctrl+C, how long stopped turns have to finish before connections close
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP_FILES = (Path(".chainlit") / "config.toml", Path("chainlit.md"))
 
@@ -140,7 +141,21 @@ def _serve(host: str, port: int, *, headless: bool, uploads: Path) -> int:
 
     from chainlit.server import app
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error", ws="auto"))
+    class Server(uvicorn.Server):
+        """Uvicorn's server, which also stops the turns in progress when asked to stop.
+
+        A turn runs in a worker thread that uvicorn's graceful shutdown would otherwise
+        wait for; stopped, each is recorded with what it had delivered.
+        """
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            from agent.turn.assistant import cancel_running_turns
+
+            cancel_running_turns()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="error", ws="auto",
+                                   timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))
 
     async def announce() -> None:
         while not server.started:

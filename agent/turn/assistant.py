@@ -24,7 +24,7 @@ from typing import Any
 
 from agent.artifacts import Artifact
 from agent.config import Settings, get_settings
-from agent.errors import PolychatError, TurnCancelled
+from agent.errors import PolychatError, TurnCancelled, storage_error
 from agent.router.plan import Plan, Step
 from agent.turn.events import (
     AudioChunk,
@@ -41,7 +41,7 @@ from agent.turn.executor import MEDIA_TOOLS, ExecutionLog, Executor
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NO_CHAT_MODEL", "NO_WORDS_HEARD", "Assistant", "Reply"]
+__all__ = ["NO_CHAT_MODEL", "NO_WORDS_HEARD", "Assistant", "Reply", "cancel_running_turns"]
 
 NO_CHAT_MODEL = (
     "There is no chat model on this machine for open conversation "
@@ -49,6 +49,28 @@ NO_CHAT_MODEL = (
 )
 NO_WORDS_HEARD = "I couldn't hear any words in that recording; please try again."
 _FINISHED = object()  # the turn's thread is done
+
+_running: set[threading.Event] = set()  # the cancel events of the turns running in this process
+_running_lock = threading.Lock()
+
+
+def cancel_running_turns() -> int:
+    """Stop every turn running in this process (the process is shutting down); return how many.
+
+    Each stops at its next check and is recorded with what it had delivered, as if its
+    person had pressed stop.
+    """
+    with _running_lock:
+        running = list(_running)
+    for cancel in running:
+        cancel.set()
+    return len(running)
+
+
+def turn_too_long(limit: float) -> str:
+    """The sentence a turn stopped by ``max_turn_seconds`` ends with."""
+    return (f"This turn took longer than the {limit:g}-second limit and was stopped "
+            "(set POLYCHAT_MAX_TURN_SECONDS to allow more).")
 
 
 class Assistant:
@@ -112,7 +134,9 @@ class Assistant:
             cancel: set it (from any thread) to stop the turn.
 
         Raises:
-            PolychatError: the turn could not start (e.g. a bad setting), in one sentence.
+            LimitError: the message is longer than ``max_message_chars`` (nothing was started).
+            PolychatError: the turn could not start (e.g. a bad setting), or could not be
+                saved (``StorageError``: disk full, read-only data dir), in one sentence.
         """
         cancel = cancel if cancel is not None else threading.Event()
         events: queue.Queue[Any] = queue.Queue()
@@ -177,8 +201,17 @@ class Assistant:
         cancel: threading.Event,
         emit: Callable[[Any], None],
     ) -> threading.Thread:
-        """Start a turn in its own thread; its events, then any error, then ``_FINISHED`` go to ``emit``."""
+        """Start a turn in its own thread; its events, then any error, then ``_FINISHED`` go to ``emit``.
+
+        The turn is stopped through ``cancel`` when it runs past ``max_turn_seconds`` or the
+        process shuts down (:func:`cancel_running_turns`).
+        """
+        from agent.limits import check_message
+
+        check_message(text, self.settings)
         turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit)
+        limit = self.settings.max_turn_seconds
+        timer = threading.Timer(limit, turn.expire) if limit > 0 else None
 
         def work() -> None:
             try:
@@ -186,9 +219,18 @@ class Assistant:
             except BaseException as e:  # noqa: BLE001 - handed to the reader
                 emit(e)
             finally:
+                if timer is not None:
+                    timer.cancel()
+                with _running_lock:
+                    _running.discard(cancel)
                 emit(_FINISHED)
 
+        with _running_lock:
+            _running.add(cancel)
         worker = threading.Thread(target=work, name=f"polychat-turn-{session.id}", daemon=True)
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         worker.start()
         return worker
 
@@ -294,6 +336,7 @@ class _Turn:
         self.context = ToolContext(
             self.settings, models, session.artifacts, turn=self.number,
             progress=self._progress, cancel=cancel, on_audio=self._audio,
+            spoken_chars_left=self.settings.max_spoken_chars if self.settings.max_spoken_chars > 0 else None,
         )
         self.tools = {tool.name: tool for tool in default_tools(self.context)}
         self.executor = Executor(self.tools, tool_defaults, listener=self._step_event, cancel=cancel)
@@ -305,6 +348,12 @@ class _Turn:
         self._shown: Callable[[Any], str] = lambda outcome: ""  # which step texts join the reply
         self._quiet = False  # the voice note's transcription shows as its transcript, not as a step
         self._sentences: dict[int, int] = {}  # spoken sentences so far, per step
+        self.timed_out = False  # stopped by max_turn_seconds
+
+    def expire(self) -> None:
+        """The turn ran past ``max_turn_seconds``: stop it, and say so in its reply."""
+        self.timed_out = True
+        self.cancel.set()
 
     # -- the flow ------------------------------------------------------------------------
     def run(self) -> None:
@@ -323,6 +372,8 @@ class _Turn:
             self._flow()
         except TurnCancelled:
             cancelled = True
+        if cancelled and self.timed_out:
+            self.reply.add(turn_too_long(self.settings.max_turn_seconds))
         reply = Reply(
             text=self.reply.text,
             plan=self.log.to_json(),
@@ -333,7 +384,10 @@ class _Turn:
             transcript=self.transcript,
             cancelled=cancelled,
         )
-        self._remember(reply)
+        try:
+            self._remember(reply)
+        except OSError as e:  # disk full, read-only: the person hears why, the old history stays whole
+            raise storage_error(e, self.session.folder) from e
         self.emit(TurnDone(reply))
 
     def _flow(self) -> None:
@@ -427,6 +481,10 @@ class _Turn:
         outcome = self.log.outcomes[-1]
         if not outcome.ok:
             log.info("Spoken reply failed: %s", outcome.error)
+        elif outcome.result is not None and "spoken_chars" in outcome.result.data:
+            from tools.speak import spoken_cut_note
+
+            self.reply.add(spoken_cut_note(outcome.result.data["spoken_chars"], outcome.result.data["text_chars"]))
 
     # -- listening to the steps ------------------------------------------------------------
     def _step_event(self, event: TurnEvent) -> None:

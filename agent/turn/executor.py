@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import ModelUnavailableError, PolychatError, TurnCancelled
+from agent.errors import MediaError, ModelUnavailableError, PolychatError, TurnCancelled, os_error_sentence
 from agent.router.plan import STEP_REF, Plan, Step, step_ref
 from agent.turn.events import StepFinished, StepStarted, TurnEvent
 
@@ -38,6 +38,8 @@ class StepOutcome:
         result: the tool's ToolResult, when it succeeded (or had delivered part of its
             work when the turn was stopped).
         cancelled: the turn was stopped during this step.
+        media_error: it failed because a file it was given cannot be used (corrupt, empty,
+            too short, not the right kind): the person's file, not polychat, is at fault.
     """
 
     tool: str
@@ -47,6 +49,7 @@ class StepOutcome:
     error: str | None = None
     result: Any = None
     cancelled: bool = False
+    media_error: bool = False
 
     @property
     def output_text(self) -> str:
@@ -126,6 +129,8 @@ def friendly_error(tool: str, error: BaseException) -> str:
     """One sentence for a person; the traceback goes to the log only."""
     if isinstance(error, PolychatError):
         return str(error)
+    if isinstance(error, OSError):  # disk full, read-only data dir: the fix, not the exception's name
+        return os_error_sentence(error)
     log.exception("Step %s failed", tool, exc_info=error)
     return f"Something went wrong inside {tool} ({type(error).__name__}); the other steps went on."
 
@@ -159,6 +164,7 @@ def run_step(tool: Any, step: Step, args: dict[str, Any]) -> StepOutcome:
         outcome.error = str(e)
     except Exception as e:  # any tool failure becomes a sentence; the plan goes on
         outcome.error = friendly_error(step.tool, e)
+        outcome.media_error = isinstance(e, MediaError)
     outcome.seconds = time.perf_counter() - started
     return outcome
 

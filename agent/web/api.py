@@ -2,7 +2,8 @@
 
 Served by ``polychat serve`` next to the web UI, under ``/api``:
 
-- ``GET  /api/health`` -> ``{"status": "ok", "version": ...}``
+- ``GET  /api/health`` -> ``{"status": "ok", "version": ...}``, or ``"status": "degraded"``
+  with a ``reason`` (a sentence) when the data dir cannot be written
 - ``GET  /api/models`` -> the model each tool will use (as ``polychat models list --json``)
 - ``POST /api/turn`` (multipart form: ``text``, ``session``, ``voice``, ``stream``, files
   ``files``) -> the turn's JSON (``text``, ``plan``, ``artifacts``, ``steps``) plus
@@ -12,6 +13,11 @@ Served by ``polychat serve`` next to the web UI, under ``/api``:
   that same turn JSON. A client that disconnects stops its turn.
 - ``GET  /api/sessions/{session}/artifacts/{artifact}`` -> the image or audio file.
 
+Errors are ``{"detail": "<one sentence>"}``: 400 nothing sent, 404 no such session, 413 a
+message or its files over a limit (checked before any work), 422 the turn failed only
+because of an uploaded file (corrupt, empty, too short) or the text is not UTF-8, 507 the
+disk is full, 503 the data dir cannot be written otherwise.
+
 With ``POLYCHAT_AUTH_USERS`` set, every route but health needs HTTP Basic auth with one of
 those users (their passwords may be given as hashes), and each user sees only their own
 sessions. Without it, ``agent.web.hosts`` keeps other web sites from driving the API.
@@ -20,8 +26,11 @@ sessions. Without it, ``agent.web.hosts`` keeps other web sites from driving the
 
 # No "from __future__ import annotations" here: FastAPI reads these routes' annotations at
 # run time, and the dependency they name (signed_in) is local to build_router.
+import errno
 import json
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +41,8 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from agent import __version__
 from agent.config import Settings, get_settings, parse_auth_users
-from agent.errors import PolychatError
+from agent.errors import LimitError, PolychatError, StorageError, ToolError, os_error_sentence
+from agent.files import make_private_folder
 from agent.web.login import PasswordBook
 
 log = logging.getLogger(__name__)
@@ -108,6 +118,68 @@ class TurnApi:
         except PolychatError as e:
             yield server_sent_event("error", {"type": "error", "message": str(e)})
 
+    def check_request(self, text: str, uploads: list[UploadFile]) -> list[int]:
+        """Refuse, before any work, a message or files over the limits; return the files' sizes.
+
+        Raises:
+            HTTPException: 413 over a limit, 422 text that is not UTF-8.
+        """
+        from agent.limits import check_message, check_upload_sizes
+
+        sizes = [upload_size(upload) for upload in uploads]
+        try:
+            if "\ufffd" in text:  # what a form field's bytes that were not UTF-8 became
+                raise ToolError("The text is not valid UTF-8 (it holds bytes shown as \ufffd); send it as UTF-8.")
+            check_message(text, self.settings)
+            check_upload_sizes(sizes, self.settings)
+        except LimitError as e:
+            raise HTTPException(413, str(e)) from e
+        except PolychatError as e:
+            raise HTTPException(422, str(e)) from e
+        return sizes
+
+    def data_dir_problem(self) -> str | None:
+        """Why the data dir cannot be written (a sentence), or None when it can: a file is made and removed."""
+        folder = self.settings.data_dir
+        try:
+            make_private_folder(folder)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".health-", suffix=".part")
+            try:
+                os.write(fd, b"ok")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as e:
+            return os_error_sentence(e, folder)
+        return None
+
+
+def upload_size(upload: UploadFile) -> int:
+    """An uploaded file's size in bytes (it has arrived whole; nothing is read)."""
+    if upload.size is not None:
+        return int(upload.size)
+    upload.file.seek(0, os.SEEK_END)
+    size = upload.file.tell()
+    upload.file.seek(0)
+    return size
+
+
+def storage_status(error: OSError | StorageError) -> HTTPException:
+    """A conversation that cannot be stored: 507 when the disk is full, else 503, with the sentence."""
+    cause = error.__cause__ if isinstance(error, StorageError) else error
+    code = 507 if getattr(cause, "errno", None) in (errno.ENOSPC, errno.EDQUOT) else 503
+    return HTTPException(code, str(error) if isinstance(error, StorageError) else os_error_sentence(error))
+
+
+def upload_failure(reply: Any) -> str | None:
+    """The sentence of a turn that failed only because of an uploaded file, else None."""
+    steps = reply.steps
+    if reply.cancelled or not steps or any(step.ok for step in steps):
+        return None
+    failed = [step for step in steps if getattr(step, "media_error", False)]
+    return failed[0].error if failed else None
+
 
 def server_sent_event(name: str, data: dict[str, Any]) -> str:
     """One server-sent event: its name and its data as one line of JSON."""
@@ -123,6 +195,9 @@ def build_router(api: TurnApi) -> APIRouter:
 
     @router.get("/health")
     def health() -> dict[str, str]:
+        problem = api.data_dir_problem()
+        if problem:
+            return {"status": "degraded", "reason": problem, "version": __version__}
         return {"status": "ok", "version": __version__}
 
     @router.get("/models")
@@ -145,14 +220,25 @@ def build_router(api: TurnApi) -> APIRouter:
     ) -> dict[str, Any] | StreamingResponse:
         # A plain (sync) endpoint: FastAPI runs it in a worker thread, so model calls
         # never block the event loop.
-        conversation = api.open_session(user, session or None)
-        attachments = []
-        for upload in files or []:
-            data = upload.file.read(api.settings.upload_limit_bytes + 1)
-            try:
-                attachments.append(conversation.attach(data, name=upload.filename or None))
-            except PolychatError as e:
-                raise HTTPException(400, f"{upload.filename or 'The upload'}: {e}") from e
+        from agent.limits import check_upload_sizes, uploaded_bytes
+
+        sizes = api.check_request(text, files or [])
+        try:
+            conversation = api.open_session(user, session or None)
+            if sizes:
+                try:
+                    check_upload_sizes(sizes, api.settings, stored=uploaded_bytes(conversation.artifacts))
+                except LimitError as e:
+                    raise HTTPException(413, str(e)) from e
+            attachments = []
+            for upload in files or []:
+                data = upload.file.read(api.settings.upload_limit_bytes + 1)
+                try:
+                    attachments.append(conversation.attach(data, name=upload.filename or None))
+                except PolychatError as e:
+                    raise HTTPException(422, f"{upload.filename or 'The upload'}: {e}") from e
+        except OSError as e:
+            raise storage_status(e) from e
         if not text.strip() and not attachments:
             raise HTTPException(400, "Send some text or a file.")
         if stream:
@@ -163,8 +249,13 @@ def build_router(api: TurnApi) -> APIRouter:
             )
         try:
             reply = api.assistant.respond(conversation, text, attachments, voice=voice)
+        except StorageError as e:
+            raise storage_status(e) from e
         except PolychatError as e:
             raise HTTPException(400, str(e)) from e
+        problem = upload_failure(reply)
+        if problem:
+            raise HTTPException(422, problem)
         return api.turn_json(reply.to_json(), conversation.id)
 
     @router.get("/sessions/{session_id}/artifacts/{artifact_id}")

@@ -32,7 +32,7 @@ from agent.web import db as web_db
 from agent.web import store as web_store
 from agent.web.api import mount_api
 from agent.config import get_settings, parse_auth_users
-from agent.errors import PolychatError
+from agent.errors import PolychatError, os_error_sentence
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
 from agent.web.hosts import guard_without_login
@@ -137,8 +137,15 @@ async def on_settings_update(chosen: dict[str, Any]) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    from agent.limits import check_message, check_upload_sizes, file_sizes, uploaded_bytes
+
     try:
+        check_message(message.content, SETTINGS)  # before any work: a refused message costs nothing
         session = await asyncio.to_thread(conversation)
+        paths = [element.path for element in message.elements or [] if getattr(element, "path", None)]
+        if paths:
+            stored = await asyncio.to_thread(uploaded_bytes, session.artifacts)
+            check_upload_sizes(file_sizes(paths), SETTINGS, stored=stored)
         attachments, problems = await accept_uploads(session, message.elements or [])
         for problem in problems:
             await cl.Message(content=problem).send()
@@ -147,6 +154,11 @@ async def on_message(message: cl.Message) -> None:
                 await cl.Message(content=NOTHING_SENT).send()
             return
         await answer(session, message, message.content, attachments)
+    except PolychatError as e:  # over a limit: nothing was stored or started
+        await cl.Message(content=str(e)).send()
+    except OSError as e:  # disk full, read-only data dir
+        log.warning("Turn failed: %s", e)
+        await cl.Message(content=os_error_sentence(e)).send()
     except Exception:
         log.exception("Turn failed")
         await cl.Message(content=FAILURE).send()

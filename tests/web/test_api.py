@@ -57,7 +57,7 @@ def test_a_turn_with_an_image_and_a_follow_up(tiny_settings, tiny_manager):
 def test_bad_uploads_and_unknown_sessions_are_sentences(tiny_settings, tiny_manager):
     client = _client(tiny_settings, tiny_manager)
     bad = client.post("/api/turn", data={"text": "hi"}, files=[("files", ("x.png", b"not an image", "image/png"))])
-    assert bad.status_code == 400 and "x.png" in bad.json()["detail"]
+    assert bad.status_code == 422 and "x.png" in bad.json()["detail"]  # the file itself is at fault
     missing = client.post("/api/turn", data={"text": "hi", "session": "nope"})
     assert missing.status_code == 404 and "no session 'nope'" in missing.json()["detail"]
     empty = client.post("/api/turn", data={"text": "  "})
@@ -102,3 +102,88 @@ def test_a_streamed_turn_sends_each_event_and_ends_with_the_turn_json(tiny_setti
     audio = reply["artifacts"][0]
     assert audio["url"] == f"/api/sessions/{reply['session']}/artifacts/{audio['id']}"
     assert client.get(audio["url"]).content[:4] == b"RIFF"
+
+
+def _client_with(settings, manager, **changes) -> TestClient:
+    from dataclasses import replace
+
+    return _client(replace(settings, **changes), manager)
+
+
+def test_an_oversized_message_is_413_with_a_sentence_before_any_work(tiny_settings, tiny_manager, tmp_path):
+    client = _client_with(tiny_settings, tiny_manager, data_dir=tmp_path / "data", max_message_chars=1_000)
+    answer = client.post("/api/turn", data={"text": "x" * 400_000})
+    assert answer.status_code == 413
+    assert answer.json()["detail"].startswith("The message is 400,000 characters long; the limit is 1,000")
+    assert not (tmp_path / "data" / "api").exists()  # no session was opened for it
+
+
+def test_uploads_over_the_per_message_and_per_conversation_limits_are_413(tiny_settings, tiny_manager, tmp_path):
+    png = _png()
+    size_mb = len(png) / (1024 * 1024)
+    client = _client_with(tiny_settings, tiny_manager, data_dir=tmp_path / "data",
+                          max_turn_upload_mb=size_mb * 2.5, max_conversation_upload_mb=size_mb * 3.5)
+    three = [("files", (f"p{i}.png", png, "image/png")) for i in range(3)]
+    many = client.post("/api/turn", data={"text": "describe it"}, files=three)
+    assert many.status_code == 413 and "per message" in many.json()["detail"]
+    assert "POLYCHAT_MAX_TURN_UPLOAD_MB" in many.json()["detail"]
+    first = client.post("/api/turn", data={"text": ""}, files=three[:2])
+    assert first.status_code == 200, first.text
+    more = client.post("/api/turn", data={"text": "", "session": first.json()["session"]}, files=three[:2])
+    assert more.status_code == 413 and "per conversation" in more.json()["detail"]
+
+
+def test_a_corrupt_image_that_fails_its_turn_is_422_with_the_sentence(tiny_settings, tiny_manager):
+    client = _client(tiny_settings, tiny_manager)
+    header_only = _png()[:60]  # a PNG header, then nothing: accepted on upload, fails to decode
+    answer = client.post("/api/turn", data={"text": ""}, files=[("files", ("cut.png", header_only, "image/png"))])
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert detail.endswith(".") and "Traceback" not in detail
+
+
+def test_text_that_is_not_utf8_is_422_with_a_sentence(tiny_settings, tiny_manager):
+    client = _client(tiny_settings, tiny_manager)
+    form = client.post("/api/turn", content=b"text=caf%E9%FF+hello",
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 422 and "not valid UTF-8" in form.json()["detail"]
+    boundary = "polychat-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n".encode()
+            + b"hello \xff\xfe world" + f"\r\n--{boundary}--\r\n".encode())
+    multipart = client.post("/api/turn", content=body,
+                            headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert multipart.status_code in (200, 422)  # never a 500: Starlette reads such a field as Latin-1
+    assert "detail" not in multipart.json() or "UTF-8" in multipart.json()["detail"]
+
+
+def test_health_is_degraded_with_a_reason_when_the_data_dir_cannot_be_written(tiny_settings, tiny_manager, tmp_path):
+    import os
+
+    data = tmp_path / "data"
+    data.mkdir()
+    client = _client_with(tiny_settings, tiny_manager, data_dir=data)
+    assert client.get("/api/health").json()["status"] == "ok"
+    data.chmod(0o500)
+    try:
+        if os.access(data, os.W_OK):  # root ignores permissions: make the folder a file instead
+            data.chmod(0o700)
+            data.rmdir()
+            data.write_bytes(b"")
+        health = client.get("/api/health").json()
+    finally:
+        if data.is_dir():
+            data.chmod(0o700)
+    assert health["status"] == "degraded"
+    assert str(data) in health["reason"] and "POLYCHAT_DATA_DIR" in health["reason"]
+
+
+def test_a_recording_too_short_to_hear_is_422_with_the_sentence(tiny_settings, tiny_manager):
+    import numpy as np
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(8, np.float32), 16_000, format="WAV", subtype="PCM_16")
+    client = _client(tiny_settings, tiny_manager)
+    answer = client.post("/api/turn", data={"text": ""}, files=[("files", ("blip.wav", buffer.getvalue(), "audio/wav"))])
+    assert answer.status_code == 422, answer.text
+    assert "too short to hold a word" in answer.json()["detail"]
