@@ -210,8 +210,6 @@ class Assistant:
 
         check_message(text, self.settings)
         turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit)
-        limit = self.settings.max_turn_seconds
-        timer = threading.Timer(limit, turn.expire) if limit > 0 else None
 
         def work() -> None:
             try:
@@ -219,8 +217,6 @@ class Assistant:
             except BaseException as e:  # noqa: BLE001 - handed to the reader
                 emit(e)
             finally:
-                if timer is not None:
-                    timer.cancel()
                 with _running_lock:
                     _running.discard(cancel)
                 emit(_FINISHED)
@@ -228,9 +224,6 @@ class Assistant:
         with _running_lock:
             _running.add(cancel)
         worker = threading.Thread(target=work, name=f"polychat-turn-{session.id}", daemon=True)
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
         worker.start()
         return worker
 
@@ -364,14 +357,25 @@ class _Turn:
                 self._answer()
         except TurnCancelled:  # stopped while the conversation's previous turn ran: it never began
             self.emit(TurnDone(Reply(text="", user_text=self.text, cancelled=True)))
+        except OSError as e:  # the conversation's folder cannot be made or locked (read-only, full)
+            raise storage_error(e, getattr(self.session, "folder", None)) from e
 
     def _answer(self) -> None:
+        """Answer, once the conversation is this turn's; its time limit counts from here."""
         self.number = self.context.turn = self.session.new_turn_number()
+        limit = self.settings.max_turn_seconds
+        timer = threading.Timer(limit, self.expire) if limit > 0 else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         cancelled = False
         try:
             self._flow()
         except TurnCancelled:
             cancelled = True
+        finally:
+            if timer is not None:
+                timer.cancel()
         if cancelled and self.timed_out:
             self.reply.add(turn_too_long(self.settings.max_turn_seconds))
         reply = Reply(
