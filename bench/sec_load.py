@@ -55,7 +55,7 @@ def run(config: RunConfig) -> Section:
     conversations = QUICK_CONVERSATIONS if config.quick else CONVERSATIONS
     section = Section(
         "load", f"Load: {conversations} conversations at once over the HTTP API",
-        __doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
+        __doc__.split("\n\n", 1)[1].strip().replace("\n", " ").replace("``", "`"),
     )
     load_before = load_average()
     server = Server(config.work / "load-server")
