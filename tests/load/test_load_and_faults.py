@@ -155,11 +155,15 @@ def test_kill_9_mid_turn_loses_nothing_answered_and_the_conversations_go_on(load
         elif folder.name in answered:
             assert len(turns) == count, f"{folder.name}: {len(turns)} turns in history, {count} were answered"
         assert [t["number"] for t in turns] == sorted({t["number"] for t in turns})
-        for artifact in artifacts(folder):
+        listed = artifacts(folder)
+        for artifact in listed:
             with Image.open(folder / artifact["file"]) as picture:  # in place and whole
                 picture.load()
-        leftovers += [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")]
-        assert all(TEMP_FILE.match(name) for name in leftovers), leftovers
+        temporary = [p.name for p in folder.iterdir() if TEMP_FILE.match(p.name)]
+        expected = {"history.json", "artifacts.json", ".lock", *(a["file"] for a in listed)}
+        unexpected = sorted(p.name for p in folder.iterdir() if p.name not in expected and p.name not in temporary)
+        assert not unexpected, f"{folder.name} holds files no record names: {unexpected}"
+        leftovers += temporary
     if leftovers:
         print(f"Temporary files left by the kill (never in place of a real file): {leftovers}")
 
