@@ -304,7 +304,8 @@ def run_load(base_url: str, conversations: int = 8, turns: int = 5, *,
         finally:
             conversation.close()
 
-    threads = [threading.Thread(target=converse, args=(i,), name=f"load-{i}", daemon=True) for i in range(conversations)]
+    threads = [threading.Thread(target=converse, args=(i,), name=f"load-{i}", daemon=True)
+               for i in range(conversations)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

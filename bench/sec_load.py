@@ -93,7 +93,8 @@ def run(config: RunConfig) -> Section:
         f"(1, 5, 15 min) {load_before} before, {load_average()} after."
     )
     if result.problems:
-        section.notes.append(f"{len(result.problems)} turns went wrong: " + result.describe_problems().replace("\n", "; "))
+        wrong = result.describe_problems().replace("\n", "; ")
+        section.notes.append(f"{len(result.problems)} turns went wrong: {wrong}")
     section.findings["load"] = {
         "conversations": conversations, "turns": len(result.turns), "errors": len(result.problems),
         "rss_before": before, "rss_after": after,
