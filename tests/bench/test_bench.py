@@ -23,8 +23,9 @@ SECTION_HEADINGS = (
     "## 4. Voice to voice",
     "## 5. Voice and chat through the turn stream",
     "## 6. Server start",
-    "## 7. Side by side",
-    "## 8. GPU",
+    "## 7. Load",
+    "## 8. Side by side",
+    "## 9. GPU",
 )
 NUMBER = re.compile(r"^-?\d+(\.\d+)?(×|%)?$")
 

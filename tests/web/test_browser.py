@@ -12,13 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from server_helpers import Server  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 ESPEAK = shutil.which("espeak-ng")
-START_TIMEOUT = 120  # seconds a server may take to answer its first page load
 REPLY_TIMEOUT = 240_000  # milliseconds a turn may take (first use loads models on 2 slow cores)
 UI_TIMEOUT = 60_000  # milliseconds for the page to load and connect
 ARTIFACTS = Path(os.environ.get("POLYCHAT_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "polychat-test-artifacts")
@@ -43,74 +40,6 @@ if CHROMIUM is None:
 
 
 # --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """``python -m agent.cli serve`` in a subprocess, started from outside the repository."""
-
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.data_dir = data_dir
-        self.extra_env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir / "server.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "POLYCHAT_PROFILE": "tiny",
-            "POLYCHAT_DEVICE": "cpu",
-            "POLYCHAT_DATA_DIR": str(self.data_dir),
-            "HF_HUB_OFFLINE": "1",
-            "POLYCHAT_TRANSCRIBE_AUDIO_MODEL": "package:whisper-base",
-            "POLYCHAT_SPEAK_TEXT_MODEL": "package:piper-joe",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        env.pop("POLYCHAT_CONFIG", None)
-        env.pop("POLYCHAT_AUTH_USERS", None)
-        env.pop("CHAINLIT_AUTH_SECRET", None)
-        env.update(self.extra_env)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "serve", "--port", str(self.port), "--headless"],
-                cwd=self.data_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"polychat serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"polychat serve did not answer within {START_TIMEOUT} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
 @pytest.fixture(scope="module")
