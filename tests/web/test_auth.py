@@ -24,9 +24,10 @@ from agent.config import parse_auth_users
 from agent.errors import ConfigError
 from agent.web.hosts import HostCheck, HostPolicy, parse_allowed_hosts
 from agent.web.login import PasswordBook, SignIns, hash_password
+from bench.server import Server as SharedServer
+from bench.server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 120  # seconds a server may take to answer its first request on slow shared cores
 EVIL = "https://evil.example"
 
 
@@ -189,58 +190,15 @@ def test_a_websocket_from_another_site_is_refused() -> None:
 # --------------------------------------------------------------------------- a real server
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """``python -m agent.cli serve`` on a free loopback port, with its own data dir."""
+class Server(SharedServer):
+    """The shared test server, started with a different environment each time, spoken to as any client."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
+        super().__init__(data_dir)
 
-    def start(self, **env: str) -> None:
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("POLYCHAT_", "CHAINLIT_"))}
-        full.update({
-            "POLYCHAT_PROFILE": "tiny", "POLYCHAT_DEVICE": "cpu", "POLYCHAT_DATA_DIR": str(self.data_dir),
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-            **env,
-        })
-        log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "serve", "--port", str(self.port), "--headless"],
-            cwd=self.data_dir, env=full, stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"polychat serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.request("GET", "/api/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"polychat serve did not answer within {START_TIMEOUT} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def log_tail(self) -> str:
-        path = self.data_dir / "server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+    def start(self, **env: str) -> None:  # type: ignore[override]
+        self.extra_env = env
+        super().start()
 
     def request(self, method: str, path: str, body: bytes | str | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -357,7 +315,7 @@ def test_a_removed_user_or_a_new_password_ends_sign_ins_after_a_restart(login_se
 def test_serve_refuses_a_mangled_hash_in_one_sentence(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYCHAT_", "CHAINLIT_"))}
     env.update({"POLYCHAT_DATA_DIR": str(tmp_path), "POLYCHAT_AUTH_USERS": "alice:$argon2id$=19=65536"})
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--port", str(_free_port()), "--headless"],
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--port", str(free_port()), "--headless"],
                           capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip() == (
