@@ -35,7 +35,7 @@ from agent.config import get_settings, parse_auth_users
 from agent.errors import PolychatError, os_error_sentence
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
-from agent.web.hosts import guard_without_login
+from agent.web.hosts import guard_with_login, guard_without_login
 from agent.web.live import LiveTurn, TurnFeed
 from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
@@ -378,6 +378,9 @@ if USERS:
         if not USERS.verify(username, password):
             return None
         return cl.User(identifier=username, metadata=SIGN_INS.claims(username))
+
+    # Any name may reach a server with login, but another site's page may not drive it.
+    guard_with_login(chainlit_app, SETTINGS.allowed_hosts)
 
     @cl.on_logout
     def sign_out(request: Any, response: Any) -> dict[str, bool]:

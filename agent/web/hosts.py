@@ -7,6 +7,11 @@ the answers. So when no users are configured, every request (pages, the websocke
 ``Host`` header), and a request a browser sends from a page (its ``Origin`` header)
 must come from the same origin or from an allowed host. ``POLYCHAT_ALLOWED_HOSTS``
 adds names; ``*`` turns the check off.
+
+With login on, any host name may reach the server (it may sit behind a domain of its
+own), but a page from another site still may not drive it: a browser that keeps a
+person's HTTP Basic credentials for ``/api`` would send them with another site's form
+post. So the ``Origin`` check stays (:func:`guard_with_login`).
 """
 
 from __future__ import annotations
@@ -65,7 +70,10 @@ class HostPolicy:
             this machine's IP addresses and to its host name are.
     """
 
-    def __init__(self, allowed: Iterable[str] = (), served_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, allowed: Iterable[str] = (), served_host: str = "127.0.0.1", *, any_host_name: bool = False
+    ) -> None:
+        self.any_host_name = any_host_name  # with login: every Host is answered, only Origin is checked
         self.configured = tuple(name for name in allowed if name != ANY_HOST)
         self.any_host = ANY_HOST in allowed
         served = (served_host or "").strip("[]").lower()
@@ -94,7 +102,7 @@ class HostPolicy:
             hostname, port = (addressed.hostname or ""), addressed.port
         except ValueError:
             hostname, port = "", None
-        if not self.host_allowed(hostname):
+        if not self.any_host_name and not self.host_allowed(hostname):
             return (
                 f"This server only answers requests addressed to {self.describe()}, "
                 f"not {host!r}; if that name is yours, add it to POLYCHAT_ALLOWED_HOSTS."
@@ -166,4 +174,14 @@ def guard_without_login(app: Any, allowed_hosts: str, served_host: str) -> HostP
             "or POLYCHAT_AUTH_USERS to require login.",
             served_host or "every address", policy.describe(),
         )
+    return policy
+
+
+def guard_with_login(app: Any, allowed_hosts: str) -> HostPolicy:
+    """With login on: any host name is answered, but pages from other sites are refused.
+
+    Returns the policy put in front of ``app`` (a Starlette/FastAPI app not yet started).
+    """
+    policy = HostPolicy(parse_allowed_hosts(allowed_hosts), any_host_name=True)
+    app.add_middleware(HostCheck, policy=policy)
     return policy

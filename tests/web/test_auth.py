@@ -6,6 +6,7 @@ profile, loopback only) and speak HTTP to it as a browser and as an attacker wou
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -135,6 +136,16 @@ def test_a_server_on_every_address_answers_its_ip_addresses_but_not_other_names(
     assert policy.refusal("evil.example:8000", None) is not None
     assert HostPolicy((), served_host="192.168.1.20").refusal("192.168.1.20:8000", None) is None
     assert HostPolicy((), served_host="127.0.0.1").refusal("192.168.1.20:8000", None) is not None
+
+
+def test_with_login_any_name_is_answered_but_not_other_sites_pages() -> None:
+    policy = HostPolicy((), any_host_name=True)
+    assert policy.refusal("chat.example.com", None) is None  # a server with login may have any name
+    assert policy.refusal("chat.example.com", "https://chat.example.com") is None
+    refusal = policy.refusal("chat.example.com", EVIL)  # a cross-site form post carrying Basic credentials
+    assert refusal is not None and "only answers pages it served itself" in refusal
+    assert HostPolicy(parse_allowed_hosts("app.example.com"), any_host_name=True).refusal(
+        "chat.example.com", "https://app.example.com") is None
 
 
 def _guarded_app(allowed: str = "") -> TestClient:
@@ -281,6 +292,12 @@ def test_logout_ends_the_sign_in_even_for_a_copied_token(login_server: Server) -
     login_server.start(POLYCHAT_AUTH_USERS=f"alice:{hash_password('wonderland')},bob:builder")
     try:
         assert login_server.user_status("not-a-token") == 401
+        basic = {"Authorization": "Basic " + base64.b64encode(b"bob:builder").decode(),
+                 "Content-Type": "application/x-www-form-urlencoded"}
+        status, _, body = login_server.request("POST", "/api/turn", "text=+", {**basic, "Origin": EVIL})
+        assert status == 403 and "only answers pages it served itself" in json.loads(body)["detail"]
+        status, _, body = login_server.request("POST", "/api/turn", "text=+", {**basic, "Host": "chat.example.com"})
+        assert status == 400 and json.loads(body)["detail"] == "Send some text or a file."  # any name, signed in
         token = login_server.log_in("alice", "wonderland")
         kept = login_server.log_in("alice", "wonderland")  # the same person, another browser
         assert login_server.user_status(token) == 200 and login_server.socket_accepts(token)
