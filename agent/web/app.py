@@ -39,7 +39,7 @@ from agent.web.hosts import guard_with_login, guard_without_login
 from agent.web.live import LiveTurn, TurnFeed
 from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
-from agent.web.voice import UtteranceDetector
+from agent.voice.vad import UtteranceDetector
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent.media import decode_audio
-from agent.web.voice import (
+from agent.voice.vad import (
     END_SILENCE_SECONDS,
     PRE_ROLL_SECONDS,
     VAD_RATE,
@@ -114,7 +114,7 @@ def test_silero_finds_each_spoken_sentence(tmp_path: Path) -> None:
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         pytest.skip("espeak-ng is not installed")
-    from agent.web.voice import SileroScorer
+    from agent.voice.vad import SileroScorer
 
     wav = tmp_path / "speech.wav"
     subprocess.run([espeak, "-v", "en-us", "-w", str(wav), "the quick brown fox"], check=True, capture_output=True)
