@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "agent.cli.chat",
     "agent.cli.menu",
     "agent.cli.listen",
+    "agent.cli.talk",
     "agent.cli.serve",
     "agent.cli.users",
     "agent.cli.bench",

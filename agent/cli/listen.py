@@ -22,15 +22,22 @@ def file_blocks(path: str, max_seconds: float) -> Iterator[np.ndarray]:
         yield samples[start : start + block]
 
 
-def microphone_blocks() -> Iterator[np.ndarray]:
-    """Blocks of 16 kHz mono float32 audio from the default input device, until Ctrl-C."""
+def microphone_blocks(
+    block_seconds: float = BLOCK_SECONDS, instead: str = "transcribe a recording with 'polychat listen --file FILE'"
+) -> Iterator[np.ndarray]:
+    """Blocks of 16 kHz mono float32 audio from the default input device, until Ctrl-C.
+
+    Args:
+        block_seconds: seconds per block.
+        instead: what to do without a microphone, for the sentence that says there is none.
+    """
     try:
         import sounddevice as sd
 
         sd.query_devices(kind="input")
     except Exception as e:  # no PortAudio, no device
         raise ToolError(
-            "No microphone was found; plug one in, or transcribe a recording with 'polychat listen --file FILE'."
+            f"No microphone was found (or no sound system to reach it); plug one in, or {instead}."
         ) from e
     blocks: queue.Queue[np.ndarray] = queue.Queue()
 
@@ -38,7 +45,7 @@ def microphone_blocks() -> Iterator[np.ndarray]:
         blocks.put(data[:, 0].copy())
 
     with sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
-                        blocksize=int(BLOCK_SECONDS * SAMPLE_RATE), callback=on_audio):
+                        blocksize=int(block_seconds * SAMPLE_RATE), callback=on_audio):
         while True:
             yield blocks.get()
 

@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,23 @@ class Session:
         with self._exclusive():
             self.turns.append(turn)
             self._save()
+
+    def interrupted(self, number: int, heard: str) -> bool:
+        """The person cut turn ``number``'s reply off: keep only what they heard, marked cancelled.
+
+        A spoken reply is written in full before it is played; when the person speaks over
+        it, the history should hold the words that reached them, not the ones they stopped.
+
+        Returns:
+            Whether the turn was found (a conversation reset since then has forgotten it).
+        """
+        with self._exclusive():
+            for index, turn in enumerate(self.turns):
+                if turn.number == number:
+                    self.turns[index] = replace(turn, reply_text=heard, cancelled=True)
+                    self._save()
+                    return True
+        return False
 
     def history(self, limit: int | None = None) -> list[TurnRecord]:
         """The newest turns, oldest first: at most ``limit`` (default ``settings.history_turns``)."""
