@@ -1,0 +1,157 @@
+"""``polychat talk --file IN.wav --out DIR``: a spoken conversation from a recording, end to end.
+
+Real speech in (the packaged Piper voice says the requests), the packaged Whisper base
+hears it, the router answers "say ..." without a chat model, Piper speaks the replies.
+The recording is read on a virtual clock where the assistant's thinking takes no time,
+so a reply starts playing as soon as the silence that ends an utterance has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speech_helpers import piper_available, piper_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not piper_available(), reason="needs the packaged Piper voice")
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
+    env.update({
+        "POLYCHAT_PROFILE": "tiny", "POLYCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
+        "POLYCHAT_DEVICE": "cpu", "POLYCHAT_TRANSCRIBE_AUDIO_MODEL": "package:whisper-base",
+        "POLYCHAT_SPEAK_TEXT_MODEL": "package:piper-joe",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    })
+    return env
+
+
+def _talk(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent.cli", "talk", *args], capture_output=True, text=True,
+                          env=_env(data_dir), cwd=ROOT, timeout=600)
+
+
+def _recording(path: Path, parts: list[str | float]) -> Path:
+    """A WAV of spoken sentences (str, said by Piper) and pauses (float seconds)."""
+    pieces, rate = [], 22_050
+    for index, part in enumerate(parts):
+        if isinstance(part, str):
+            samples, rate = sf.read(str(piper_wav(part, path.with_name(f"{path.stem}-{index}.wav"))), dtype="float32")
+            pieces.append(samples)
+        else:
+            pieces.append(np.zeros(int(part * rate), dtype=np.float32))
+    sf.write(str(path), np.concatenate(pieces), rate, subtype="PCM_16")
+    return path
+
+
+def _session(result: subprocess.CompletedProcess, data_dir: Path) -> tuple[Path, list[dict]]:
+    found = re.search(r"\(session ([A-Za-z0-9_-]+)\)", result.stdout)
+    assert found, result.stdout
+    folder = data_dir / "sessions" / found.group(1)
+    return folder, json.loads((folder / "history.json").read_text())["turns"]
+
+
+def _seconds(path: Path) -> tuple[float, int]:
+    info = sf.info(str(path))
+    return info.frames / info.samplerate, info.samplerate
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("talk-data")
+
+
+def test_two_utterances_give_two_spoken_turns(data_dir, tmp_path):
+    # The pause outlasts the first reply (end-of-turn silence + a short "good morning"),
+    # so the second request is a new question, not an interruption.
+    wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning.", 4.0, "Say thank you very much.", 1.5])
+    out = tmp_path / "out"
+    result = _talk(["--file", str(wav), "--out", str(out)], data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    folder, turns = _session(result, data_dir)
+    assert len(turns) == 2, turns
+    assert "morning" in turns[0]["user_text"].lower()
+    assert "thank" in turns[1]["user_text"].lower()
+    assert not any(t["cancelled"] for t in turns)
+    assert "you: Say good morning" in result.stdout
+    for number, turn in enumerate(turns, start=1):
+        saved = out / f"turn-{number:02d}-reply.wav"
+        seconds, rate = _seconds(saved)
+        made_seconds, made_rate = _seconds(folder / f"{turn['artifacts'][0]}.wav")  # the reply the turn made
+        assert rate == made_rate == 22_050
+        assert seconds > 0.3
+        assert abs(seconds - made_seconds) < 0.01  # played in full
+    log = json.loads((out / "talk.json").read_text())["turns"]
+    assert [entry["interrupted_at"] for entry in log] == [None, None]
+    assert log[1]["sentences"][0]["start"] >= log[0]["sentences"][-1]["start"] + log[0]["sentences"][-1]["seconds"]
+
+
+def test_speaking_over_a_reply_interrupts_it(data_dir, tmp_path):
+    # The second request starts 0.7 s into the first reply (a 2 s sentence).
+    wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning to everybody in the room today.", 1.5,
+                                           "Say thank you very much.", 1.5])
+    out = tmp_path / "out"
+    result = _talk(["--file", str(wav), "--out", str(out)], data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "(interrupted)" in result.stdout
+    folder, turns = _session(result, data_dir)
+    assert len(turns) == 2, turns
+    first, second = turns
+    assert first["cancelled"] is True
+    spoken = first["plan"][-1]["args"]["text"]  # what the reply would have said
+    assert first["reply_text"].endswith("…")
+    heard = first["reply_text"].rstrip(" …").split()
+    assert 0 < len(heard) < len(spoken.split()) and spoken.split()[: len(heard)] == heard
+    played, _ = _seconds(out / "turn-01-reply.wav")
+    full, _ = _seconds(folder / f"{first['artifacts'][0]}.wav")
+    assert 0 < played < full
+    assert "thank" in second["user_text"].lower() and second["cancelled"] is False
+    answered, _ = _seconds(out / "turn-02-reply.wav")
+    assert answered > 0.3
+    log = json.loads((out / "talk.json").read_text())["turns"]
+    assert log[0]["interrupted_at"] is not None and log[0]["played_seconds"] < log[0]["reply_seconds"]
+
+
+def test_without_barge_in_speech_over_a_reply_is_not_a_question(data_dir, tmp_path):
+    wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning to everybody in the room today.", 1.5,
+                                           "Say thank you very much.", 1.5])
+    out = tmp_path / "out"
+    result = _talk(["--file", str(wav), "--out", str(out), "--no-barge-in"], data_dir)
+    assert result.returncode == 0, result.stderr
+    folder, turns = _session(result, data_dir)
+    assert len(turns) == 1 and turns[0]["cancelled"] is False
+    played, _ = _seconds(out / "turn-01-reply.wav")
+    full, _ = _seconds(folder / f"{turns[0]['artifacts'][0]}.wav")
+    assert abs(played - full) < 0.01
+
+
+def test_a_missing_recording_is_one_sentence(data_dir, tmp_path):
+    result = _talk(["--file", str(tmp_path / "nothing.wav")], data_dir)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"polychat: The file {tmp_path / 'nothing.wav'} does not exist."]
+
+
+def test_no_microphone_suggests_a_recording(data_dir):
+    try:
+        import sounddevice as sd
+
+        sd.query_devices(kind="input")
+        pytest.skip("this machine has a microphone")
+    except Exception:  # noqa: BLE001 - no PortAudio or no input device: what the test needs
+        pass
+    result = _talk([], data_dir)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No microphone" in lines[0] and "--file" in lines[0], result.stderr
