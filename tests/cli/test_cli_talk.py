@@ -23,7 +23,7 @@ from speech_helpers import piper_available, piper_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not piper_available(), reason="needs the packaged Piper voice")
+needs_piper = pytest.mark.skipif(not piper_available(), reason="needs the packaged Piper voice")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -72,6 +72,7 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("talk-data")
 
 
+@needs_piper
 def test_two_utterances_give_two_spoken_turns(data_dir, tmp_path):
     # The pause outlasts the first reply (end-of-turn silence + a short "good morning"),
     # so the second request is a new question, not an interruption.
@@ -98,6 +99,7 @@ def test_two_utterances_give_two_spoken_turns(data_dir, tmp_path):
     assert log[1]["sentences"][0]["start"] >= log[0]["sentences"][-1]["start"] + log[0]["sentences"][-1]["seconds"]
 
 
+@needs_piper
 def test_speaking_over_a_reply_interrupts_it(data_dir, tmp_path):
     # The second request starts 0.7 s into the first reply (a 2 s sentence).
     wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning to everybody in the room today.", 1.5,
@@ -124,6 +126,7 @@ def test_speaking_over_a_reply_interrupts_it(data_dir, tmp_path):
     assert log[0]["interrupted_at"] is not None and log[0]["played_seconds"] < log[0]["reply_seconds"]
 
 
+@needs_piper
 def test_without_barge_in_speech_over_a_reply_is_not_a_question(data_dir, tmp_path):
     wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning to everybody in the room today.", 1.5,
                                            "Say thank you very much.", 1.5])
@@ -155,3 +158,31 @@ def test_no_microphone_suggests_a_recording(data_dir):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "No microphone" in lines[0] and "--file" in lines[0], result.stderr
+
+
+def test_the_words_kept_are_those_played():
+    from agent.cli.talk import Exchange, Sentence
+
+    exchange = Exchange(index=1, heard_at=0.0)
+    exchange.sentences = [Sentence("Good morning.", np.zeros(16_000, np.float32), 16_000, 0.0),
+                          Sentence("How are you today, my friend?", np.zeros(32_000, np.float32), 16_000, 1.0)]
+    assert exchange.heard_text() == "Good morning. How are you today, my friend?"
+    exchange.cut(2.0)  # half of the second sentence
+    assert exchange.cancel.is_set() and not exchange.active(2.5)
+    assert exchange.heard_text() == "Good morning. How are you …"
+    early = Exchange(index=2, heard_at=0.0)
+    early.sentences = [Sentence("Hello there.", np.zeros(16_000, np.float32), 16_000, 0.5)]
+    early.cut(0.2)  # before the reply began to play
+    assert early.heard_text() == ""
+
+
+def test_an_interrupted_turn_keeps_what_was_heard(tmp_path):
+    from agent.config import Settings
+    from agent.turn.session import Session, TurnRecord
+
+    session = Session(tmp_path, Settings(data_dir=tmp_path))
+    session.record(TurnRecord(number=1, user_text="tell me a story", reply_text="Once upon a time there was a fox."))
+    assert session.interrupted(1, "Once upon a …") is True
+    assert session.interrupted(7, "nothing") is False
+    again = Session(tmp_path, Settings(data_dir=tmp_path), session.id)
+    assert [(t.reply_text, t.cancelled) for t in again.turns] == [("Once upon a …", True)]
