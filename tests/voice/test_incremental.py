@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from agent.config import Settings
 from agent.media import SAMPLE_RATE, decode_audio
 from agent.models.catalog import packaged_present
+from agent.voice.bench import word_error_rate
 from agent.voice.incremental import IncrementalTranscriber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -185,17 +185,6 @@ SENTENCES = (
     "And remind me to water the garden tomorrow morning.",
 )
 KEY_WORDS = ("table", "window", "dinner", "sister", "garden", "tomorrow")
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words / reference words, ignoring case and punctuation."""
-    ref, hyp = (re.findall(r"[\w']+", text.lower()) for text in (reference, hypothesis))
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def test_word_error_rate() -> None:
