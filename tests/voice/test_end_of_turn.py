@@ -103,3 +103,14 @@ def test_the_end_of_turn_silence_is_a_setting() -> None:
     # 1.2 s of silence would end a turn with the default; with 1.5 s (plus grace) it does not
     events = events_of(detector, silence(0.5), speech(1.0), silence(1.2), speech(0.5), silence(2.5))
     assert [e.kind for e in events] == ["started", "pause", "resumed", "pause", "ended"]
+
+
+def test_end_silence_seconds_reads_from_the_environment_and_must_be_positive(tmp_path) -> None:
+    from agent.config import load_settings
+    from agent.errors import ConfigError
+
+    env = {"POLYCHAT_DATA_DIR": str(tmp_path), "POLYCHAT_END_SILENCE_SECONDS": "1.2"}
+    assert load_settings(env).end_silence_seconds == 1.2
+    assert load_settings({"POLYCHAT_DATA_DIR": str(tmp_path)}).end_silence_seconds == END_SILENCE_SECONDS
+    with pytest.raises(ConfigError, match="^end_silence_seconds must be above 0"):
+        load_settings({**env, "POLYCHAT_END_SILENCE_SECONDS": "0"})
