@@ -71,6 +71,7 @@ class Settings:
     min_audio_seconds: float = 0.2  # shorter recordings are refused, not transcribed into nonsense
     max_spoken_chars: int = 1_000  # characters a turn speaks aloud (about a minute); the rest stays text
     max_turn_seconds: float = 300.0  # a turn running longer is stopped; 0 = no limit
+    end_silence_seconds: float = 0.8  # hands-free voice: silence after speech that ends a spoken turn
     memory_budget_mb: float = 0.0  # 0 = no budget; otherwise evict least recently used
     idle_unload_seconds: float = 0.0  # 0 = never unload idle models
     chat_url: str = ""  # Ollama / OpenAI-compatible server for the chat model
@@ -148,6 +149,11 @@ def _validate(settings: Settings) -> Settings:
     if settings.dtype not in ("auto", "float32", "float16", "bfloat16"):
         raise ConfigError(
             f"Unknown dtype {settings.dtype!r}; set POLYCHAT_DTYPE to auto, float32, float16 or bfloat16."
+        )
+    if not settings.end_silence_seconds > 0:
+        raise ConfigError(
+            f"end_silence_seconds must be above 0, not {settings.end_silence_seconds:g}; "
+            "set POLYCHAT_END_SILENCE_SECONDS to the seconds of silence that end a spoken turn, e.g. 0.8."
         )
     for slot in (*settings.models, *settings.backends):
         if slot not in MODEL_SLOTS:

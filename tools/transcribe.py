@@ -198,9 +198,19 @@ def _detect_language(bundle: Bundle, window: Any) -> tuple[str, float]:
 
 
 def run_transformers(
-    bundle: Bundle, audio: np.ndarray, *, task: str, language: str | None, slot: str, report: ProgressCallback
+    bundle: Bundle,
+    audio: np.ndarray,
+    *,
+    task: str,
+    language: str | None,
+    slot: str,
+    report: ProgressCallback,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
-    """Transcribe (or translate) with a transformers Whisper model; long audio is decoded window by window."""
+    """Transcribe (or translate) with a transformers Whisper model; long audio is decoded window by window.
+
+    ``prompt``: text said just before this audio (Whisper's previous-text prompt), or None.
+    """
     import torch
 
     model, processor = bundle.model, bundle.processor
@@ -245,6 +255,7 @@ def run_transformers(
             no_speech_threshold=NO_SPEECH_THRESHOLD,
             condition_on_prev_tokens=False,
             monitor_progress=monitor,
+            **({"prompt_ids": processor.get_prompt_ids(prompt, return_tensors="pt").to(bundle.device)} if prompt else {}),
         )
 
     end_of_text = config.eos_token_id[0] if isinstance(config.eos_token_id, list) else config.eos_token_id
@@ -278,8 +289,12 @@ def run_faster_whisper(
     timestamps: bool,
     slot: str,
     report: ProgressCallback,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
-    """Transcribe (or translate) with a faster-whisper (CTranslate2) model."""
+    """Transcribe (or translate) with a faster-whisper (CTranslate2) model.
+
+    ``prompt``: text said just before this audio (Whisper's ``initial_prompt``), or None.
+    """
     model = bundle.model
     multilingual = bool(model.model.is_multilingual)
     _check_language(language, task, multilingual=multilingual, supported=set(model.supported_languages), slot=slot)
@@ -291,6 +306,7 @@ def run_faster_whisper(
         beam_size=BEAM_SIZE,
         word_timestamps=timestamps,
         vad_filter=VAD_FILTER,
+        initial_prompt=prompt or None,
     )
     total_seconds = max(1, math.ceil(info.duration))
     segments, words, pieces = [], [], []

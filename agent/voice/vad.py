@@ -5,22 +5,42 @@ The browser streams 16-bit PCM chunks while the microphone is on. An
 the ``silero-vad`` package is installed, a simple loudness gate otherwise) and
 hands back one utterance as soon as speech has been followed by
 :data:`END_SILENCE_SECONDS` of silence, so a person can just talk and pause.
+
+A person who pauses mid-sentence is not cut off: a detector made with a grace
+window (:data:`GRACE_SECONDS`, see :meth:`UtteranceDetector.from_settings`) waits that
+much longer after the end-of-turn silence, and speech within it resumes the same
+utterance. :meth:`UtteranceDetector.feed_events` tells what happens as it happens, so
+a caller can start work early and throw it away if the person goes on:
+
+- ``started``: speech began (an utterance is in progress);
+- ``pause``: silence began after enough speech, a speculative end; ``audio`` holds the
+  utterance so far;
+- ``resumed``: speech came back after a ``pause``; work started on it is void;
+- ``ended``: the final end of the utterance; ``audio`` holds it (also what
+  :meth:`UtteranceDetector.feed` returns).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from agent.media import resample
 
+if TYPE_CHECKING:
+    from agent.config import Settings
+
 log = logging.getLogger(__name__)
 
 VAD_RATE = 16_000  # Hz, the rate Silero VAD works at
 WINDOW = 512  # samples at 16 kHz (32 ms), the window Silero VAD scores
-END_SILENCE_SECONDS = 0.8  # seconds of silence after speech that end an utterance
+END_SILENCE_SECONDS = 0.8  # seconds of silence after speech that end an utterance (Settings.end_silence_seconds)
+GRACE_SECONDS = 0.5  # seconds after the end-of-turn silence in which new speech resumes the same utterance
+PAUSE_SECONDS = 0.2  # seconds of silence after speech that make a speculative end (the ``pause`` event)
 MIN_SPEECH_SECONDS = 0.25  # seconds; shorter bursts (a click, a cough) are ignored
 PRE_ROLL_SECONDS = 0.3  # seconds of audio kept from before speech starts
 REARM_SILENCE_SECONDS = 0.3  # seconds of quiet needed before listening again after a pause in listening
@@ -29,6 +49,25 @@ SILENCE_THRESHOLD = 0.35  # probability below which a window is silence (hystere
 
 SpeechScorer = Callable[[np.ndarray], float]
 """Scores one window of :data:`WINDOW` float samples at 16 kHz: the probability of speech."""
+
+
+EventKind = Literal["started", "pause", "resumed", "ended"]
+
+
+@dataclass(frozen=True)
+class VoiceEvent:
+    """Something that happened in the stream.
+
+    Attributes:
+        kind: ``started``, ``pause``, ``resumed`` or ``ended`` (see the module notes).
+        seconds: where in the stream it happened, in seconds from the first sample fed.
+        audio: for ``pause`` the utterance so far, for ``ended`` the whole utterance,
+            at the stream's rate; None for the others.
+    """
+
+    kind: EventKind
+    seconds: float
+    audio: np.ndarray | None = None
 
 
 def pcm16_to_float(data: bytes) -> np.ndarray:
@@ -89,12 +128,30 @@ class UtteranceDetector:
         stream_rate: the sample rate of the incoming PCM, in Hz.
         scorer: scores 512-sample windows at 16 kHz (default: :func:`make_scorer`).
         max_seconds: an utterance is cut after this many seconds even without a pause.
+        end_silence_seconds: the silence after speech that ends an utterance.
+        grace_seconds: after that silence, how much longer speech may resume the same
+            utterance before it ends (0: none, the utterance ends with the silence).
+        pause_seconds: the silence after speech that raises a ``pause`` event.
     """
 
-    def __init__(self, stream_rate: int, scorer: SpeechScorer | None = None, max_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        stream_rate: int,
+        scorer: SpeechScorer | None = None,
+        max_seconds: float = 60.0,
+        *,
+        end_silence_seconds: float = END_SILENCE_SECONDS,
+        grace_seconds: float = 0.0,
+        pause_seconds: float = PAUSE_SECONDS,
+    ) -> None:
         self.stream_rate = int(stream_rate)
         self.scorer = scorer if scorer is not None else make_scorer()
         self.max_windows = max(1, int(max_seconds * VAD_RATE / WINDOW))
+        self.end_silence_seconds = float(end_silence_seconds)
+        self.grace_seconds = max(0.0, float(grace_seconds))
+        self.pause_seconds = min(float(pause_seconds), self.end_silence_seconds)
+        self._events: list[VoiceEvent] = []
+        self._paused = False  # a pause event was raised and speech has not resumed since
         self._pending = np.zeros(0, dtype=np.float32)  # 16 kHz samples not yet scored (< one window)
         self._raw = np.zeros(0, dtype=np.float32)  # stream samples kept (pre-roll and utterance)
         self._raw_start = 0  # stream index of self._raw[0]
@@ -105,6 +162,19 @@ class UtteranceDetector:
         self._windows = 0  # windows in the utterance in progress
         self._quiet_needed = 0  # silent windows still needed before an utterance may start
         self.heard_speech = False  # any utterance started since the detector was made
+
+    @classmethod
+    def from_settings(
+        cls, stream_rate: int, settings: Settings, scorer: SpeechScorer | None = None
+    ) -> UtteranceDetector:
+        """A detector for live conversation: the settings' end-of-turn silence, with the grace window."""
+        return cls(
+            stream_rate,
+            scorer,
+            settings.max_audio_seconds,
+            end_silence_seconds=settings.end_silence_seconds,
+            grace_seconds=GRACE_SECONDS,
+        )
 
     @property
     def speaking(self) -> bool:
@@ -122,20 +192,26 @@ class UtteranceDetector:
 
     def feed(self, data: bytes) -> list[np.ndarray]:
         """Add a chunk of PCM16 audio; return the utterances it completed (usually none)."""
+        return [event.audio for event in self.feed_events(data) if event.kind == "ended" and event.audio is not None]
+
+    def feed_events(self, data: bytes) -> list[VoiceEvent]:
+        """Add a chunk of PCM16 audio; return what happened in it, in order (usually nothing).
+
+        Every ``ended`` event carries an utterance; ``pause`` and ``ended`` come only after
+        at least :data:`MIN_SPEECH_SECONDS` of speech (a click or a cough raises neither).
+        """
         raw = pcm16_to_float(data)
         self._raw = np.concatenate([self._raw, raw]) if self._raw.size else raw
         samples = resample(raw, self.stream_rate, VAD_RATE)
         self._pending = np.concatenate([self._pending, samples]) if self._pending.size else samples
-        finished: list[np.ndarray] = []
         whole = self._pending.size // WINDOW * WINDOW
         for start in range(0, whole, WINDOW):
-            done = self._score(self._pending[start : start + WINDOW].copy())
-            if done is not None:
-                finished.append(done)
+            self._score(self._pending[start : start + WINDOW].copy())
         self._pending = self._pending[whole:]
         if self._start is None:  # nothing to keep but the pre-roll
             self._drop_before(self._scored - round(PRE_ROLL_SECONDS * VAD_RATE))
-        return finished
+        events, self._events = self._events, []
+        return events
 
     def flush(self) -> np.ndarray | None:
         """End of the stream: the utterance in progress, if it holds enough speech."""
@@ -148,7 +224,7 @@ class UtteranceDetector:
         self._drop_before(self._scored)
         return utterance
 
-    def _score(self, window: np.ndarray) -> np.ndarray | None:
+    def _score(self, window: np.ndarray) -> None:
         probability = self.scorer(window)
         window_start, self._scored = self._scored, self._scored + WINDOW
         if self._start is None:
@@ -157,28 +233,43 @@ class UtteranceDetector:
                     self._quiet_needed -= 1
                 else:
                     self._quiet_needed = round(REARM_SILENCE_SECONDS * VAD_RATE / WINDOW)
-                return None
+                return
             if probability >= SPEECH_THRESHOLD:
                 self._start = max(0, window_start - round(PRE_ROLL_SECONDS * VAD_RATE))
                 self._speech_windows, self._silent_windows, self._windows = 1, 0, 1
                 self.heard_speech = True
-            return None
+                self._event("started")
+            return
         self._windows += 1
         if probability >= SPEECH_THRESHOLD:
             self._speech_windows += 1
             self._silent_windows = 0
+            if self._paused:
+                self._paused = False
+                self._event("resumed")
         elif probability < SILENCE_THRESHOLD:
             self._silent_windows += 1
-        paused = self._silent_windows * WINDOW >= END_SILENCE_SECONDS * VAD_RATE
-        if not paused and self._windows < self.max_windows:
-            return None
-        utterance = None
-        if self._speech_windows * WINDOW >= MIN_SPEECH_SECONDS * VAD_RATE:
-            first, last = self._to_raw(self._start) - self._raw_start, self._to_raw(self._scored) - self._raw_start
-            utterance = self._raw[max(0, first) : max(0, last)].copy()
+        enough_speech = self._speech_windows * WINDOW >= MIN_SPEECH_SECONDS * VAD_RATE
+        silence = self._silent_windows * WINDOW
+        if enough_speech and not self._paused and silence and silence >= self.pause_seconds * VAD_RATE:
+            self._paused = True
+            self._event("pause", self._utterance())
+        ended = silence >= (self.end_silence_seconds + self.grace_seconds) * VAD_RATE
+        if not ended and self._windows < self.max_windows:
+            return
+        if enough_speech:
+            self._event("ended", self._utterance())
         self._drop_before(self._scored)
         self._end_utterance()
-        return utterance
+
+    def _utterance(self) -> np.ndarray:
+        """The stream samples of the utterance in progress, up to the last window scored."""
+        assert self._start is not None
+        first, last = self._to_raw(self._start) - self._raw_start, self._to_raw(self._scored) - self._raw_start
+        return self._raw[max(0, first) : max(0, last)].copy()
+
+    def _event(self, kind: EventKind, audio: np.ndarray | None = None) -> None:
+        self._events.append(VoiceEvent(kind, self._scored / VAD_RATE, audio))
 
     def _to_raw(self, index16: int) -> int:
         """The stream index of a 16 kHz index."""
@@ -193,6 +284,7 @@ class UtteranceDetector:
 
     def _end_utterance(self) -> None:
         self._start = None
+        self._paused = False
         self._speech_windows = self._silent_windows = self._windows = 0
         reset = getattr(self.scorer, "reset", None)
         if reset is not None:
