@@ -453,8 +453,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     talk.add_argument("--file", metavar="IN.wav", help="feed a recording instead of the microphone")
     talk.add_argument("--out", metavar="DIR", help="save what was played (turn-01-reply.wav, ..., talk.json)")
-    talk.add_argument("--silence", type=float, default=DEFAULT_SILENCE, metavar="SECONDS",
-                      help=f"silence that ends what you say (default {DEFAULT_SILENCE})")
+    talk.add_argument("--silence", type=float, default=None, metavar="SECONDS",
+                      help="silence that ends what you say (default: the end_silence_seconds setting, "
+                      f"{DEFAULT_SILENCE})")
     talk.add_argument("--no-barge-in", dest="barge_in", action="store_false",
                       help="do not stop a reply when you speak over it")
     talk.add_argument("--voice", metavar="NAME", help="the voice that speaks the replies, e.g. joe or slt")
@@ -467,7 +468,7 @@ def run_talk(args: argparse.Namespace) -> int:
     from agent.cli.chat import open_session
     from agent.config import get_settings
 
-    if not (0.1 <= args.silence <= 10):
+    if args.silence is not None and not (0.1 <= args.silence <= 10):
         raise ToolError("--silence must be between 0.1 and 10 seconds.")
     source = Path(args.file).expanduser() if args.file else None
     if source is not None and not source.is_file():
@@ -493,10 +494,10 @@ def run_talk(args: argparse.Namespace) -> int:
     from agent.turn.assistant import Assistant
     from agent.voice import vad
 
-    # The detector reads its end-of-turn silence from the module; this process talks only.
-    vad.END_SILENCE_SECONDS = float(args.silence)
+    if args.silence is not None:
+        settings = settings.with_overrides(end_silence_seconds=float(args.silence))
     watch = OnsetWatch(vad.make_scorer())
-    detector = vad.UtteranceDetector(SAMPLE_RATE, scorer=watch, max_seconds=settings.max_audio_seconds)
+    detector = vad.UtteranceDetector.from_settings(SAMPLE_RATE, settings, scorer=watch)  # with the grace window
     defaults: dict[str, dict[str, Any]] = {}
     if args.voice:
         defaults["speak_text"] = {"voice": args.voice}
