@@ -290,7 +290,7 @@ class Listening:
 
 @cl.on_audio_start
 async def on_audio_start() -> bool:
-    detector = await asyncio.to_thread(UtteranceDetector, MICROPHONE_RATE, None, SETTINGS.max_audio_seconds)
+    detector = await asyncio.to_thread(UtteranceDetector.from_settings, MICROPHONE_RATE, SETTINGS)  # grace window too
     cl.user_session.set("listening", Listening(detector))
     return True
 
