@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +44,25 @@ COMPRESSION_RATIO_THRESHOLD = 1.35  # zlib ratio of the tokens above which trans
 LOGPROB_THRESHOLD = -1.0  # mean log-probability per token below which a window is retried
 NO_SPEECH_THRESHOLD = 0.6  # probability of <|nospeech|> above which a quiet window is skipped
 VAD_FILTER = True  # faster-whisper skips silence with Silero VAD (fewer invented words)
+SPEECH_GATE_SECONDS = 0.1  # s of speech Silero VAD must hear in a recording before Whisper runs at all
+DOUBTFUL_NO_SPEECH = 0.3  # a stock phrase with at least this <|nospeech|> probability is dropped
+DOUBTFUL_LOGPROB = -0.8  # ... or with a mean log-probability per token this low
+
+# What Whisper writes when it hears silence or noise: captions from its training videos.
+# A segment that is nothing but one of these is dropped (compared without case or punctuation).
+INVENTED_PHRASES = frozenset({
+    "thank you for watching", "thanks for watching", "thank you so much for watching",
+    "thank you very much for watching", "thanks for watching and see you next time",
+    "please subscribe", "please subscribe to my channel", "like and subscribe",
+    "see you in the next video", "subtitles by the amara org community",
+    "продолжение следует", "спасибо за просмотр", "субтитры сделал dimatorzok",
+    "ご視聴ありがとうございました", "字幕by索兰娅", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目",
+    "sous titres réalisés para la communauté d amara org", "untertitel der amara org community",
+    "untertitel im auftrag des zdf für funk 2017", "merci d avoir regardé", "gracias por ver el video",
+})
+INVENTED_MARKS = ("amara org", "dimatorzok")  # a segment naming a caption maker is never speech
+# Short phrases people do say, so dropped only when Whisper itself doubts the segment.
+DOUBTFUL_PHRASES = frozenset({"you", "thank you", "thanks", "thank you very much", "bye", "bye bye", "so"})
 
 
 # -- backends ---------------------------------------------------------------------------------
@@ -138,6 +158,68 @@ def format_timestamped(segments: list[dict[str, Any]]) -> str:
     )
 
 
+# -- invented words -------------------------------------------------------------------------
+
+
+def _normalised(text: str) -> str:
+    """Lower-case words only: 'Thanks for watching!' -> 'thanks for watching'."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def is_silence_phrase(text: str) -> bool:
+    """Whether a whole segment is one of the captions Whisper invents on silence or noise."""
+    words = _normalised(text)
+    return not words or words in INVENTED_PHRASES or any(mark in words for mark in INVENTED_MARKS)
+
+
+def is_invented(text: str, no_speech_prob: float | None = None, avg_logprob: float | None = None) -> bool:
+    """Whether a decoded segment is most likely not speech but Whisper filling silence.
+
+    Args:
+        text: the segment's text.
+        no_speech_prob: Whisper's probability of ``<|nospeech|>`` for its window, if known.
+        avg_logprob: the mean log-probability of its tokens, if known.
+
+    Returns:
+        True for a stock caption (:data:`INVENTED_PHRASES`), for a short stock phrase
+        (:data:`DOUBTFUL_PHRASES`, e.g. "you", "Thank you.") that Whisper itself doubts, and
+        for a segment Whisper thinks is no speech while decoding it poorly (openai/whisper's rule).
+    """
+    if is_silence_phrase(text):
+        return True
+    if no_speech_prob is not None and avg_logprob is not None:
+        if no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD:
+            return True
+    if _normalised(text) in DOUBTFUL_PHRASES:
+        return (no_speech_prob is not None and no_speech_prob >= DOUBTFUL_NO_SPEECH) or (
+            avg_logprob is not None and avg_logprob <= DOUBTFUL_LOGPROB
+        )
+    return False
+
+
+def speech_heard(samples: np.ndarray, scorer: Any = None) -> bool | None:
+    """Whether Silero VAD hears at least :data:`SPEECH_GATE_SECONDS` of speech in 16 kHz samples.
+
+    Stops at the first evidence of speech, so a long recording costs little.
+
+    Returns:
+        True or False; None when Silero VAD is not installed (nothing can be said).
+    """
+    from agent.voice.vad import SPEECH_THRESHOLD, WINDOW, SileroScorer, make_scorer
+
+    scorer = scorer if scorer is not None else make_scorer()
+    if not isinstance(scorer, SileroScorer):
+        return None
+    needed = max(1, round(SPEECH_GATE_SECONDS * SAMPLE_RATE / WINDOW))
+    found = 0
+    for start in range(0, len(samples) - WINDOW + 1, WINDOW):
+        if scorer(np.ascontiguousarray(samples[start : start + WINDOW], dtype=np.float32)) >= SPEECH_THRESHOLD:
+            found += 1
+            if found >= needed:
+                return True
+    return False
+
+
 # -- languages --------------------------------------------------------------------------------
 
 
@@ -183,8 +265,20 @@ def _check_language(code: str | None, task: str, *, multilingual: bool, supporte
 # -- transformers -----------------------------------------------------------------------------
 
 
-def _detect_language(bundle: Bundle, window: Any) -> tuple[str, float]:
-    """The most likely language of one 30 s window of features, with its probability."""
+def _no_speech_id(bundle: Bundle) -> int | None:
+    """The id of Whisper's ``<|nospeech|>`` token (``<|nocaptions|>`` in older vocabularies)."""
+    tokenizer = getattr(bundle.processor, "tokenizer", None)
+    for token in ("<|nospeech|>", "<|nocaptions|>"):
+        found = tokenizer.convert_tokens_to_ids(token) if tokenizer is not None else None
+        if isinstance(found, int) and found != tokenizer.unk_token_id:
+            return found
+    return None
+
+
+def _detect_language(bundle: Bundle, window: Any) -> tuple[str, float, float | None]:
+    """The most likely language of one 30 s window of features, with its probability, and the
+    probability that the window holds no speech (``<|nospeech|>`` at the same first step, as
+    openai/whisper computes it; None when the vocabulary lacks the token)."""
     import torch
 
     config = bundle.model.generation_config
@@ -194,7 +288,9 @@ def _detect_language(bundle: Bundle, window: Any) -> tuple[str, float]:
     logits = bundle.model(input_features=window, decoder_input_ids=start, use_cache=False).logits[0, -1]
     probabilities = logits[ids].float().softmax(-1)
     best = int(probabilities.argmax())
-    return tokens[best].strip("<|>"), float(probabilities[best])
+    no_speech = _no_speech_id(bundle)
+    no_speech_prob = float(logits.float().softmax(-1)[no_speech]) if no_speech is not None else None
+    return tokens[best].strip("<|>"), float(probabilities[best]), no_speech_prob
 
 
 def run_transformers(
@@ -238,9 +334,9 @@ def run_transformers(
         report(PROGRESS_LABEL, min(done, total_seconds), total_seconds)
 
     with torch.inference_mode():
-        probability = 1.0
+        probability, no_speech_prob = 1.0, None
         if multilingual and language is None:
-            language, probability = _detect_language(bundle, features[:, :, : WINDOW_SECONDS * FRAMES_PER_SECOND])
+            language, probability, no_speech_prob = _detect_language(bundle, features[:, :, : WINDOW_SECONDS * FRAMES_PER_SECOND])
         output = model.generate(
             features,
             attention_mask=attention_mask,
@@ -265,7 +361,9 @@ def run_transformers(
         piece = processor.tokenizer.decode(text_tokens, skip_special_tokens=True)
         start = min(float(segment["start"]), duration)
         end = min(max(float(segment["end"]), start), duration)  # a window's last segment may claim 30 s
-        if piece.strip():
+        # the no-speech probability is known for the first window only (when the language was detected)
+        doubt = no_speech_prob if start < WINDOW_SECONDS else None
+        if piece.strip() and not is_invented(piece, doubt):
             pieces.append(piece)
             segments.append({"start": round(start, 2), "end": round(end, 2), "text": piece.strip()})
     return {
@@ -312,7 +410,7 @@ def run_faster_whisper(
     segments, words, pieces = [], [], []
     for segment in segment_iterator:  # decoding happens while iterating
         report(PROGRESS_LABEL, min(int(segment.end), total_seconds), total_seconds)
-        if not segment.text.strip():
+        if not segment.text.strip() or is_invented(segment.text, segment.no_speech_prob, segment.avg_logprob):
             continue
         pieces.append(segment.text)
         segments.append({"start": round(float(segment.start), 2), "end": round(float(segment.end), 2),
@@ -330,6 +428,23 @@ def run_faster_whisper(
     if timestamps:
         data["words"] = words
     return data
+
+
+def _check_request(bundle: Bundle, task: str, language: str | None, slot: str) -> None:
+    """Refuse a task or language the loaded model cannot do (as the engines themselves check)."""
+    if _is_faster_whisper(bundle):
+        multilingual = bool(bundle.model.model.is_multilingual)
+        supported = set(bundle.model.supported_languages)
+    else:
+        config = bundle.model.generation_config
+        multilingual = bool(getattr(config, "is_multilingual", False) and getattr(config, "lang_to_id", None))
+        supported = {token.strip("<|>") for token in getattr(config, "lang_to_id", None) or {}}
+    _check_language(language, task, multilingual=multilingual, supported=supported, slot=slot)
+
+
+def _is_tiny(bundle: Bundle, settings: Settings) -> bool:
+    """A tiny random model (the ``tiny`` profile): it hears nothing, and its tests feed it noise."""
+    return bundle.path is not None and Path(bundle.path).is_relative_to(settings.tiny_dir)
 
 
 def _is_faster_whisper(bundle: Bundle) -> bool:
@@ -368,6 +483,16 @@ def check_long_enough(samples: Any, shortest: float, name: str) -> None:
         )
 
 
+class NoSpeechError(ToolError):
+    """A recording holds no words (silence, noise, or only what Whisper invents on them)."""
+
+
+def no_speech_sentence(artifact_id: str) -> str:
+    """The sentence the speech tools end with when a recording holds no words."""
+    return (f"I heard no speech in {artifact_id}; record it again closer to the microphone, "
+            "or send a recording with someone speaking.")
+
+
 class _SpeechRecognitionTool(PolychatTool):
     """Shared work of the two Whisper tools: decode the audio, run the model, shape the result."""
 
@@ -398,6 +523,10 @@ class _SpeechRecognitionTool(PolychatTool):
         total_seconds = max(1, math.ceil(len(samples) / SAMPLE_RATE))
         self.context.report(PROGRESS_LABEL, 0, total_seconds)
         with self.context.models.use(self.name, **self.context.model_kwargs()) as bundle:
+            _check_request(bundle, self.task, hint, self.name)  # a task the model cannot do is said first
+            if not _is_tiny(bundle, self.context.settings) and speech_heard(samples) is False:
+                # Silero VAD hears no speech: Whisper would only invent words
+                raise NoSpeechError(no_speech_sentence(artifact.id))
             if _is_faster_whisper(bundle):
                 data = run_faster_whisper(bundle, samples, task=self.task, language=hint, timestamps=timestamps,
                                           slot=self.name, report=self.context.report)
@@ -409,10 +538,7 @@ class _SpeechRecognitionTool(PolychatTool):
         self.context.report(PROGRESS_LABEL, total_seconds, total_seconds)
         log.debug("%s: %s, %.1f s, %d segments", self.name, data["language"], data["duration"], len(data["segments"]))
         if not data["text"]:
-            raise ToolError(
-                f"I heard no speech in {artifact.id}; record it again closer to the microphone, "
-                "or send a recording with someone speaking."
-            )
+            raise NoSpeechError(no_speech_sentence(artifact.id))
         data["task"] = self.task
         text = format_timestamped(data["segments"]) if timestamps else data["text"]
         return ToolResult(text=text, data=data)

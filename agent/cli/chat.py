@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chat.add_argument("--json", action="store_true", help="print one JSON object per turn")
     chat.add_argument("--session", help="continue a saved session by id")
     chat.add_argument("--voice", action="store_true", help="start with spoken replies on")
+    chat.add_argument("--language", metavar="LANG",
+                      help="the language you speak in voice notes (name or ISO code), kept with the session; "
+                           "'auto' detects it again (default: the first voice note's, once detected)")
     chat.set_defaults(handler=run_chat)
 
     ask = subparsers.add_parser("ask", help="one turn: a message, images and audio in, a reply out")
@@ -37,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--plan-only", action="store_true", help="print the plan without running it (loads no model)")
     ask.add_argument("--out", metavar="DIR", help="copy the images and audio of the reply into DIR")
     ask.add_argument("--session", help="continue a saved session by id")
+    ask.add_argument("--language", metavar="LANG",
+                     help="the language spoken in the audio (name or ISO code), kept with the session; "
+                          "'auto' detects it again")
     ask.set_defaults(handler=run_ask)
 
 
@@ -117,6 +123,8 @@ def run_ask(args: argparse.Namespace) -> int:
 
     check_message(args.text, get_settings())  # before any work: a refused message costs nothing
     session = open_session(args.session)
+    if args.language is not None:
+        session.set_language(args.language)
     check_files(session, [*args.image, *args.audio])
     attachments = attach(session, args.image, "image") + attach(session, args.audio, "audio")
     if not args.text.strip() and not attachments:
@@ -167,6 +175,8 @@ def run_chat(args: argparse.Namespace) -> int:
     with contextlib.suppress(AttributeError, ValueError):  # bytes that are not UTF-8 become a sentence, not a crash
         sys.stdin.reconfigure(errors="surrogateescape")
     session = open_session(args.session)
+    if args.language is not None:
+        session.set_language(args.language)
     assistant = Assistant()
     speakers = Speakers()
     pending: list[tuple[str, str]] = []  # (kind, path) attached to the next message

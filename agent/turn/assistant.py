@@ -48,6 +48,7 @@ NO_CHAT_MODEL = (
     "(run 'polychat models pull chat', or set POLYCHAT_CHAT_URL to an Ollama or OpenAI-compatible server)."
 )
 NO_WORDS_HEARD = "I couldn't hear any words in that recording; please try again."
+LANGUAGE_CONFIDENCE = 0.8  # a voice note's detected language is remembered from this probability up
 _FINISHED = object()  # the turn's thread is done
 
 _running: set[threading.Event] = set()  # the cancel events of the turns running in this process
@@ -420,19 +421,31 @@ class _Turn:
 
     def _transcribe(self, audio: Artifact) -> str | None:
         """Transcribe the voice note (the first step of the turn); None when it gave no words."""
+        from tools.transcribe import no_speech_sentence
+
+        args = {"audio": audio.id}
+        known = getattr(self.session, "language", None)
+        if known:  # the conversation's language: Whisper skips detecting it again
+            args["language"] = known
         self._shown, self._quiet = (lambda outcome: ""), True
         try:
-            self.executor.run([Step("transcribe_audio", {"audio": audio.id})], self.log)
+            self.executor.run([Step("transcribe_audio", args)], self.log)
         finally:
             self._quiet = False
         outcome = self.log.outcomes[-1]
         heard = outcome.output_text.strip() if outcome.ok else ""
-        language = (outcome.result.data or {}).get("language") if outcome.ok and outcome.result else None
+        data = (outcome.result.data or {}) if outcome.ok and outcome.result else {}
+        language = data.get("language")
         self.emit(Transcript(heard, language))
         if not outcome.ok:
-            self.reply.add(outcome.error)
+            silent = outcome.error == no_speech_sentence(audio.id)  # silence or noise, not a failure
+            self.reply.add(NO_WORDS_HEARD if silent else outcome.error)
         elif not heard:
             self.reply.add(NO_WORDS_HEARD)
+        elif not known and language and float(data.get("language_probability") or 0) >= LANGUAGE_CONFIDENCE:
+            remember = getattr(self.session, "remember_language", None)
+            if remember is not None:
+                remember(language)
         return heard or None
 
     def _converse(self) -> None:

@@ -170,6 +170,7 @@ class Session:
         self._cleared_turn = 0  # turns up to this number were reset away
         self._cleared_artifacts: dict[str, int] = dict.fromkeys(_KINDS, 0)  # highest number forgotten per kind
         self._history_seen: tuple[int, int, int] | None = None
+        self._language: str | None = None  # the language the person speaks (ISO code), once known
         self._load()
 
     def __repr__(self) -> str:
@@ -327,6 +328,44 @@ class Session:
             self.turns = []
             self._save()
 
+    # -- the language spoken -------------------------------------------------------------
+    @property
+    def language(self) -> str | None:
+        """The language the person speaks (an ISO code such as ``fr``), None until known.
+
+        Voice turns pass it to Whisper as the language hint, which then skips language
+        detection (that detection doubles the cost of every call). It is set by the first
+        confident detection (:meth:`remember_language`) or by the person
+        (:meth:`set_language`), kept in ``history.json`` and kept through :meth:`reset`:
+        a new conversation is still in the person's language.
+        """
+        with self._lock:
+            return self._language
+
+    @language.setter
+    def language(self, value: str | None) -> None:
+        self.set_language(value)
+
+    def set_language(self, value: str | None) -> None:
+        """Set the spoken language by name or code ('French', 'fr'); None, '' or 'auto' detect it again.
+
+        Raises:
+            ToolError: the language is unknown (the sentence says how to name one).
+        """
+        from tools.transcribe import resolve_hint
+
+        code = resolve_hint(value)
+        with self._exclusive():
+            self._language = code
+            self._save()
+
+    def remember_language(self, code: str) -> None:
+        """Remember a detected language, unless one is known already (the person's choice wins)."""
+        with self._exclusive():
+            if self._language is None:
+                self._language = code
+                self._save()
+
     # -- what the router reads -----------------------------------------------------------
     def state(self) -> ConversationState:
         """What the conversation holds now, for ``agent.router.rules.route``."""
@@ -404,6 +443,7 @@ class Session:
             "id": self.id,
             "cleared_turn": self._cleared_turn,
             "cleared_artifacts": self._cleared_artifacts,
+            "language": self._language,
             "turns": [t.to_json() for t in self.turns],
         }
         make_private_folder(self.folder)
@@ -429,6 +469,8 @@ class Session:
             return
         turns = data.get("turns")
         self.turns = [t for t in map(TurnRecord.from_json, turns if isinstance(turns, list) else []) if t is not None]
+        language = data.get("language")  # absent in files written before it was remembered
+        self._language = language if isinstance(language, str) and language.strip() else None
         if isinstance(data.get("cleared_turn"), int):
             self._cleared_turn = data["cleared_turn"]
         cleared = data.get("cleared_artifacts")

@@ -216,6 +216,7 @@ def build_router(api: TurnApi) -> APIRouter:
         session: Annotated[str, Form()] = "",
         voice: Annotated[bool, Form()] = False,
         stream: Annotated[bool, Form()] = False,
+        language: Annotated[str | None, Form()] = None,
         files: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict[str, Any] | StreamingResponse:
         # A plain (sync) endpoint: FastAPI runs it in a worker thread, so model calls
@@ -225,6 +226,11 @@ def build_router(api: TurnApi) -> APIRouter:
         sizes = api.check_request(text, files or [])
         try:
             conversation = api.open_session(user, session or None)
+            if language and language.strip():  # the language spoken in voice notes, kept ('auto' forgets it)
+                try:
+                    conversation.set_language(language)
+                except PolychatError as e:
+                    raise HTTPException(422, str(e)) from e
             if sizes:
                 try:
                     check_upload_sizes(sizes, api.settings, stored=uploaded_bytes(conversation.artifacts))

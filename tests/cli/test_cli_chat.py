@@ -55,6 +55,24 @@ def test_plan_only_loads_no_model_and_no_torch(data_dir, photo):
     assert plan[0]["args"] == {"image": "image-1"}
 
 
+def test_ask_language_is_kept_with_the_session_without_loading_torch(data_dir):
+    from agent.turn.session import Session
+    from agent.config import Settings
+
+    Session(data_dir / "sessions", Settings(data_dir=data_dir), "spoken-fr").set_language(None)  # saved, empty
+    code = (
+        "import sys; from agent.cli import main; "
+        "rc = main(['ask', 'draw a boat', '--plan-only', '--json', '--session', 'spoken-fr', '--language', 'French']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(data_dir),
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Session(data_dir / "sessions", Settings(data_dir=data_dir), "spoken-fr").language == "fr"
+    refused = _polychat(["ask", "hi", "--plan-only", "--session", "spoken-fr", "--language", "Klingon"], data_dir)
+    assert refused.returncode != 0 and "I don't know the language 'Klingon'" in refused.stderr
+
+
 def test_ask_json_runs_a_turn_and_copies_media_out(data_dir, tmp_path):
     result = _polychat(["ask", "draw a red kite", "--json", "--out", str(tmp_path / "out")], data_dir)
     assert result.returncode == 0, result.stderr

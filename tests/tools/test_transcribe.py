@@ -35,9 +35,13 @@ from agent.media import SAMPLE_RATE, encode_wav
 from tools import transcribe
 from tools.base import ToolContext, ToolResult
 from tools.transcribe import (
+    NoSpeechError,
     TranscribeAudioTool,
     TranslateSpeechTool,
     format_timestamped,
+    is_invented,
+    is_silence_phrase,
+    run_faster_whisper,
     resolve_hint,
     segments_to_srt,
 )
@@ -100,6 +104,44 @@ def test_language_hints_resolve_names_codes_and_whisper_only_languages() -> None
     assert resolve_hint(None) is None and resolve_hint("") is None and resolve_hint("auto") is None
     with pytest.raises(ToolError, match=r"^I don't know the language 'Klingon'; use a name like French"):
         resolve_hint("Klingon")
+
+
+def test_whisper_silence_phrases_are_recognised_and_real_sentences_are_not() -> None:
+    for invented in ("Thanks for watching!", " Thank you for watching.", "Subtitles by the Amara.org community",
+                     "Продолжение следует...", "ご視聴ありがとうございました", "...", "Please subscribe."):
+        assert is_silence_phrase(invented), invented
+        assert is_invented(invented, 0.0, -0.1), invented  # dropped however sure Whisper is
+    for said in ("Thanks for watching the kids tonight.", "Thank you.", "you", "Please draw a red kite."):
+        assert not is_silence_phrase(said), said
+    # short phrases people do say are dropped only when Whisper doubts them
+    assert not is_invented("Thank you.", 0.02, -0.2) and not is_invented("you")
+    assert is_invented("you", 0.45, -0.3) and is_invented("Thank you.", 0.05, -0.95)
+    # openai/whisper's rule: no speech likely and the words decoded poorly
+    assert is_invented("The weather is cold today.", 0.7, -1.3)
+    assert not is_invented("The weather is cold today.", 0.7, -0.3)
+
+
+def test_faster_whisper_drops_invented_segments_and_their_words() -> None:
+    from types import SimpleNamespace
+
+    def segment(start, text, no_speech, logprob):
+        word = SimpleNamespace(start=start, end=start + 1, word=text.split()[0], probability=0.9)
+        return SimpleNamespace(start=start, end=start + 2, text=text, no_speech_prob=no_speech,
+                               avg_logprob=logprob, words=[word])
+
+    segments = [segment(0.0, " Good morning everyone.", 0.01, -0.2),
+                segment(2.0, " Thanks for watching!", 0.2, -0.4),
+                segment(4.0, " you", 0.5, -0.6),
+                segment(6.0, " Subtitles by the Amara.org community", 0.1, -0.3),
+                segment(8.0, " See you next week.", 0.02, -0.25)]
+    info = SimpleNamespace(language="en", language_probability=0.97, duration=10.0)
+    engine = SimpleNamespace(model=SimpleNamespace(is_multilingual=True), supported_languages=["en"],
+                             transcribe=lambda audio, **kwargs: (iter(segments), info))
+    data = run_faster_whisper(SimpleNamespace(model=engine), np.zeros(160), task="transcribe", language=None,
+                              timestamps=True, slot="transcribe_audio", report=lambda *a: None)
+    assert data["text"] == "Good morning everyone. See you next week."
+    assert [s["text"] for s in data["segments"]] == ["Good morning everyone.", "See you next week."]
+    assert [w["word"] for w in data["words"]] == ["Good", "See"]
 
 
 # ------------------------------------------------------------------------------ tiny profile
@@ -202,8 +244,9 @@ def english_only_whisper(tiny_settings: Settings, tmp_path_factory: pytest.TempP
     return folder
 
 
-def test_english_only_transformers_model(tiny_context, fast_decoding, english_only_whisper) -> None:
+def test_english_only_transformers_model(tiny_context, fast_decoding, english_only_whisper, monkeypatch) -> None:
     tiny_context.overrides["model"] = str(english_only_whisper)
+    monkeypatch.setattr(transcribe, "speech_heard", lambda samples: None)  # a copy of the tiny model, fed noise
     artifact = tiny_context.artifacts.add_audio(noise(2.0, seed=4), SAMPLE_RATE)
 
     with pytest.raises(ToolError, match=r"^This Whisper model is English-only and cannot translate speech; use a multilingual"):
@@ -424,11 +467,52 @@ def test_long_recording_keeps_speech_after_30_seconds(real_context, speech_dir) 
     assert "morning" in data["text"].lower() and "weather" in data["text"].lower()
 
 
+def seeded_noise(seconds: float, seed: int, loudness: float) -> np.ndarray:
+    """White noise and a brown rumble, the kind of recording Whisper fills with stock captions."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(int(seconds * SAMPLE_RATE))
+    brown = np.cumsum(white)
+    brown -= np.convolve(brown, np.ones(400) / 400, mode="same")
+    mixed = 0.5 * white / np.abs(white).max() + brown / np.abs(brown).max()
+    return (mixed / np.abs(mixed).max() * loudness).astype(np.float32)
+
+
 @real_weights("base")
-def test_silence_is_no_speech(real_context) -> None:
+@pytest.mark.parametrize("tool", [TranscribeAudioTool, TranslateSpeechTool])
+def test_silence_is_no_speech(real_context, tool) -> None:
     artifact = real_context.artifacts.add_audio(np.zeros(3 * SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
-    with pytest.raises(ToolError, match=r"^I heard no speech in audio-1; record it again"):
+    with pytest.raises(NoSpeechError, match=r"^I heard no speech in audio-1; record it again"):
+        tool(context=real_context).execute(audio=artifact.id)
+
+
+@real_weights("base")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_noise_is_no_speech_not_an_invented_transcript(real_context, seed) -> None:
+    artifact = real_context.artifacts.add_audio(seeded_noise(4.0, seed, 0.3), SAMPLE_RATE)
+    with pytest.raises(NoSpeechError, match=rf"^I heard no speech in {artifact.id}; record it again"):
         TranscribeAudioTool(context=real_context).execute(audio=artifact.id)
+
+
+@real_weights("espeak")
+def test_voice_activity_tells_speech_from_silence_and_noise(speech_dir) -> None:
+    from agent.media import decode_audio
+
+    pytest.importorskip("silero_vad")
+    assert transcribe.speech_heard(np.zeros(2 * SAMPLE_RATE, dtype=np.float32)) is False
+    assert transcribe.speech_heard(seeded_noise(3.0, 0, 0.3)) is False
+    assert transcribe.speech_heard(decode_audio(espeak_wav(FOX, speech_dir / "fox-vad.wav"))) is True
+
+
+@real_weights("espeak", "base")
+def test_speech_between_long_silences_is_still_heard(real_context, speech_dir) -> None:
+    from agent.media import decode_audio
+
+    words = decode_audio(espeak_wav("Good morning everyone.", speech_dir / "morning.wav"))
+    quiet = np.zeros(5 * SAMPLE_RATE, dtype=np.float32)
+    artifact = real_context.artifacts.add_audio(np.concatenate([quiet, words, quiet]), SAMPLE_RATE)
+    # the language is given: detected on a window that is mostly silence, it can come out wrong
+    result = TranscribeAudioTool(context=real_context).execute(audio=artifact.id, language="en")
+    assert {"good", "morning", "everyone"} <= set(re.findall(r"\w+", result.text.lower())), result.text
 
 
 @real_weights("espeak", "tiny.en")

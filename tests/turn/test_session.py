@@ -123,6 +123,29 @@ def test_malformed_turn_entries_are_skipped(tmp_path, settings):
     assert [(t.number, t.outputs) for t in session.turns] == [(1, ["x"])]
 
 
+# -- the language spoken -----------------------------------------------------------------------
+def test_the_spoken_language_is_saved_kept_through_reset_and_optional_in_old_files(tmp_path, settings):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / HISTORY_NAME).write_text(json.dumps({"version": 1, "turns": []}), encoding="utf-8")
+    session = Session(tmp_path, settings, "old")
+    assert session.language is None  # a file from before the language was remembered
+
+    session.remember_language("fr")
+    session.remember_language("de")  # the first one stays
+    assert session.language == "fr"
+    assert json.loads((folder / HISTORY_NAME).read_text(encoding="utf-8"))["language"] == "fr"
+    session.reset()
+    assert Session(tmp_path, settings, "old").language == "fr"  # a new conversation, the same person
+
+    session.set_language("German")
+    assert session.language == "de" and Session(tmp_path, settings, "old").language == "de"
+    session.language = "auto"  # detect it again
+    assert session.language is None and Session(tmp_path, settings, "old").language is None
+    with pytest.raises(ToolError, match=r"^I don't know the language 'Klingon'"):
+        session.set_language("Klingon")
+
+
 # -- the last text output ----------------------------------------------------------------------
 def test_last_text_output_is_the_newest_tool_text_or_chat_reply(session):
     assert session.last_text_output() is None

@@ -64,6 +64,20 @@ def test_bad_uploads_and_unknown_sessions_are_sentences(tiny_settings, tiny_mana
     assert empty.status_code == 400 and empty.json()["detail"] == "Send some text or a file."
 
 
+def test_the_language_field_sets_the_language_spoken_in_voice_notes(tiny_settings, tiny_manager):
+    from agent.turn.session import Session
+
+    client = _client(tiny_settings, tiny_manager)
+    first = client.post("/api/turn", data={"text": "draw a boat", "language": "fr"})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert set(body) == {"text", "plan", "artifacts", "steps", "session"}  # the reply's shape is unchanged
+    folder = next(tiny_settings.data_dir.glob(f"**/{body['session']}"))
+    assert Session(folder.parent, tiny_settings, body["session"]).language == "fr"
+    unknown = client.post("/api/turn", data={"text": "hi", "session": body["session"], "language": "Klingon"})
+    assert unknown.status_code == 422 and "Klingon" in unknown.json()["detail"]
+
+
 def test_login_keeps_users_apart(tiny_settings, tiny_manager):
     settings = tiny_settings.with_overrides(auth_users="alice:secret,bob:pw")
     client = _client(settings, tiny_manager)
