@@ -501,8 +501,8 @@ def run_talk(args: argparse.Namespace) -> int:
     defaults: dict[str, dict[str, Any]] = {}
     if args.voice:
         defaults["speak_text"] = {"voice": args.voice}
-    if args.language:
-        defaults["transcribe_audio"] = {"language": args.language}
+    if args.language is not None:
+        session.set_language(args.language)  # the conversation's language: no detection on each turn
     talk = Talk(session, Assistant(settings), virtual=source is not None, barge_in=args.barge_in,
                 speakers=None if source is not None else Speakers(), out=out, tool_defaults=defaults,
                 detector=detector, watch=watch)
