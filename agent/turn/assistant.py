@@ -117,6 +117,7 @@ class Assistant:
         voice: bool = False,
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
+        transcript: str | None = None,
     ) -> Iterator[TurnEvent]:
         """Answer one turn of ``session``, yielding its events as they happen; ``done`` is last.
 
@@ -133,6 +134,9 @@ class Assistant:
                 ``{"generate_image": {"steps": 30, "seed": 7}}``; they fill arguments a
                 step leaves out (the step's own values win) and show in the plan.
             cancel: set it (from any thread) to stop the turn.
+            transcript: the voice note's words when they are already known (transcribed
+                while the person spoke, ``agent.voice``): the turn does not transcribe
+                it again. Empty: nothing was heard.
 
         Raises:
             LimitError: the message is longer than ``max_message_chars`` (nothing was started).
@@ -141,7 +145,7 @@ class Assistant:
         """
         cancel = cancel if cancel is not None else threading.Event()
         events: queue.Queue[Any] = queue.Queue()
-        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, events.put)
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, events.put, transcript)
         try:
             while True:
                 event = events.get()
@@ -164,6 +168,7 @@ class Assistant:
         voice: bool = False,
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
+        transcript: str | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """:meth:`stream` for asyncio code (the browser, the HTTP API): the same events.
 
@@ -179,7 +184,7 @@ class Assistant:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
                 loop.call_soon_threadsafe(events.put_nowait, item)
 
-        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, hand_over)
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, hand_over, transcript)
         try:
             while True:
                 event = await events.get()
@@ -201,6 +206,7 @@ class Assistant:
         tool_defaults: dict[str, dict[str, Any]] | None,
         cancel: threading.Event,
         emit: Callable[[Any], None],
+        transcript: str | None = None,
     ) -> threading.Thread:
         """Start a turn in its own thread; its events, then any error, then ``_FINISHED`` go to ``emit``.
 
@@ -210,7 +216,7 @@ class Assistant:
         from agent.limits import check_message
 
         check_message(text, self.settings)
-        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit)
+        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit, transcript)
 
         def work() -> None:
             try:
@@ -238,6 +244,7 @@ class Assistant:
         progress: Callable[[str, int, int], None] | None = None,
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
+        transcript: str | None = None,
     ) -> Reply:
         """Answer one turn and return the whole reply: :meth:`stream`, collected.
 
@@ -246,7 +253,10 @@ class Assistant:
             (the others as in :meth:`stream`)
         """
         reply: Reply | None = None
-        for event in self.stream(session, text, attachments, voice=voice, tool_defaults=tool_defaults, cancel=cancel):
+        events = self.stream(
+            session, text, attachments, voice=voice, tool_defaults=tool_defaults, cancel=cancel, transcript=transcript
+        )
+        for event in events:
             if isinstance(event, StepProgress) and progress is not None:
                 progress(event.label, event.done, event.total)
             elif isinstance(event, TurnDone):
@@ -317,12 +327,14 @@ class _Turn:
         tool_defaults: dict[str, dict[str, Any]] | None,
         cancel: threading.Event,
         emit: Callable[[TurnEvent], None],
+        transcript: str | None = None,
     ) -> None:
         from tools import default_tools
         from tools.base import ToolContext
 
         self.assistant, self.session, self.settings = assistant, session, assistant.settings
         self.text, self.attachments, self.cancel, self.emit = text, attachments, cancel, emit
+        self.known_transcript = transcript  # the voice note's words, heard while it was spoken
         self.voice = voice or (not text.strip() and any(a.kind == "audio" for a in attachments))
         self.number = 0  # known once the turn holds its conversation (see run)
         models = assistant.models
@@ -421,7 +433,15 @@ class _Turn:
 
     def _transcribe(self, audio: Artifact) -> str | None:
         """Transcribe the voice note (the first step of the turn); None when it gave no words."""
-        from tools.transcribe import no_speech_sentence
+        from tools.transcribe import is_silence_phrase, no_speech_sentence
+
+        if self.known_transcript is not None:  # transcribed while the person spoke
+            heard = self.known_transcript.strip()
+            heard = "" if is_silence_phrase(heard) else heard
+            self.emit(Transcript(heard, getattr(self.session, "language", None)))
+            if not heard:
+                self.reply.add(NO_WORDS_HEARD)
+            return heard or None
 
         args = {"audio": audio.id}
         known = getattr(self.session, "language", None)

@@ -221,3 +221,24 @@ def test_a_voice_note_without_words_gets_one_sentence(tiny_settings, tiny_manage
     assert reply.user_text == "" and reply.transcript == ""
     assert [s["tool"] for s in reply.plan] == ["transcribe_audio"]
     assert session.language is None  # nothing heard, nothing learned
+
+
+def test_a_voice_note_heard_while_it_was_spoken_is_not_transcribed_again(tiny_settings, tiny_manager, session):
+    import numpy as np
+
+    from agent.turn.assistant import NO_WORDS_HEARD
+    from agent.turn.events import Transcript
+
+    note = session.artifacts.add_audio(
+        np.zeros(16_000, dtype=np.float32), 16_000, origin="uploaded", turn=session.new_turn_number()
+    )
+    assistant = _assistant(tiny_settings, tiny_manager)
+    events = list(assistant.stream(session, "", [note], voice=True, transcript=" draw a red kite "))
+    heard = [e for e in events if isinstance(e, Transcript)]
+    assert [e.text for e in heard] == ["draw a red kite"]
+    reply = events[-1].reply
+    assert [s["tool"] for s in reply.plan] == ["generate_image", "speak_text"]  # no transcribe_audio step ran
+    assert reply.user_text == "draw a red kite" and session.turns[-1].voice
+
+    silent = assistant.respond(session, "", [note], voice=True, transcript="Thanks for watching!")
+    assert silent.text == NO_WORDS_HEARD and silent.plan == []
