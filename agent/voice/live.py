@@ -1,0 +1,211 @@
+"""One microphone stream, heard as the person talks: onsets, partial words, finished utterances.
+
+:class:`LiveListener` is what every face that listens runs (the browser's microphone,
+``polychat talk``): the stream is cut into utterances by voice activity
+(:class:`~agent.voice.vad.UtteranceDetector`, with its end-of-turn silence and grace
+window), and each utterance is transcribed while it is spoken
+(:class:`~agent.voice.incremental.IncrementalTranscriber`), so when the person stops
+only the last piece is left. Feeding never waits for a model::
+
+    listener = LiveListener(settings, rate, models=manager, language=session.language)
+    for event in listener.feed(chunk):
+        if isinstance(event, SpeechOnset): ...      # barge-in: the person started speaking
+        elif isinstance(event, Partial): ...        # show event.text (it grows)
+        elif isinstance(event, Heard): ...          # answer it: event.text() (in a worker)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.config import Settings
+from agent.media import to_pcm16
+from agent.voice.vad import PRE_ROLL_SECONDS, SpeechScorer, UtteranceDetector, pcm16_to_float
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeechOnset:
+    """The person started speaking (``seconds`` into the stream): what barge-in listens for."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The words of the utterance in progress so far (each event holds the whole text so far)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Heard:
+    """An utterance that ended: its audio and, through :meth:`text`, its words.
+
+    Attributes:
+        audio: the utterance at the stream's rate (float samples).
+        rate: that rate, in Hz.
+        seconds: where in the stream it ended (the end of the end-of-turn silence).
+    """
+
+    audio: np.ndarray
+    rate: int
+    seconds: float
+    _transcriber: Any = field(default=None, repr=False)
+    _partial: str = ""
+
+    def text(self, timeout: float | None = 120.0) -> str | None:
+        """The utterance's words: only the last piece is left to transcribe (blocks for it).
+
+        Returns:
+            The text, or None when it was not transcribed while spoken (no model given,
+            or transcription failed): the caller then transcribes the recording itself.
+        """
+        if self._transcriber is None:
+            return None
+        try:
+            return self._transcriber.finish(timeout)
+        except Exception as e:  # noqa: BLE001 - the recording is still there to transcribe whole
+            log.warning("Transcribing while the person spoke failed (%s); the whole recording will be.", e)
+            return None
+        finally:
+            self._transcriber.close()
+
+    @property
+    def language(self) -> str | None:
+        """The language the utterance was transcribed in (given, or detected confidently)."""
+        return getattr(self._transcriber, "language", None)
+
+
+ListenEvent = SpeechOnset | Partial | Heard
+
+
+class LiveListener:
+    """Cuts a live stream into utterances and transcribes each one while it is spoken.
+
+    Args:
+        settings: supply ``end_silence_seconds`` and ``max_audio_seconds``.
+        rate: the stream's sample rate, in Hz.
+        models: the model manager; None hears utterances without transcribing them.
+        language: the conversation's language (ISO code), or None to detect it.
+        scorer: the voice activity scorer for end of turn (default: Silero VAD).
+        engine: what transcribes a piece (tests; default: Whisper through ``models``).
+        piece_scorer: makes the scorer each utterance's transcriber cuts pieces with
+            (default: its own Silero VAD; scorers keep state, so each thread has its own).
+        model_kwargs: passed to ``models.use`` for the transcriber (``model=``, ``backend=``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        rate: int,
+        *,
+        models: Any = None,
+        language: str | None = None,
+        scorer: SpeechScorer | None = None,
+        engine: Any = None,
+        model_kwargs: dict[str, Any] | None = None,
+        piece_scorer: Any = None,
+    ) -> None:
+        self.detector = UtteranceDetector.from_settings(rate, settings, scorer=scorer)
+        self.rate = int(rate)
+        self.language = language
+        self._models, self._engine, self._model_kwargs = models, engine, model_kwargs or {}
+        self._piece_scorer = piece_scorer
+        self._fed = 0  # stream samples fed so far
+        self._transcriber: Any = None
+        self._shown = ""
+        self._recent = np.zeros(0, dtype=np.float32)  # the last pre-roll of the stream, before speech
+        self._pre_roll = round(PRE_ROLL_SECONDS * self.rate) + self.rate // 10
+
+    @property
+    def heard_speech(self) -> bool:
+        return self.detector.heard_speech
+
+    @property
+    def speaking(self) -> bool:
+        return self.detector.speaking
+
+    def feed(self, data: bytes | np.ndarray) -> list[ListenEvent]:
+        """Add a chunk of the stream (PCM16 bytes or float samples); return what it brought."""
+        if isinstance(data, bytes | bytearray | memoryview):
+            samples, raw = pcm16_to_float(bytes(data)), bytes(data)
+        else:
+            samples = np.asarray(data, dtype=np.float32)
+            raw = to_pcm16(samples).tobytes()
+        found: list[ListenEvent] = []
+        fed = False
+        for event in self.detector.feed_events(raw):
+            if event.kind == "started":
+                found.append(SpeechOnset(event.seconds))
+                self._start_transcribing()
+                if self._transcriber is not None:
+                    self._feed(np.concatenate([self._recent, samples]))
+                    fed = True
+            elif event.kind == "ended" and event.audio is not None:
+                if self._transcriber is not None and not fed:
+                    self._feed(samples)
+                    fed = True
+                found.append(Heard(event.audio, self.rate, event.seconds, self._transcriber, self._shown))
+                self._transcriber, self._shown = None, ""
+        if self._transcriber is not None and not fed:
+            self._feed(samples)
+        self._fed += samples.size
+        self._recent = np.concatenate([self._recent, samples])[-self._pre_roll :]
+        if self._transcriber is not None:
+            text = self._transcriber.partial()
+            if text and text != self._shown:
+                self._shown = text
+                found.append(Partial(text))
+        return found
+
+    def flush(self) -> Heard | None:
+        """The stream ended: the utterance in progress, if it holds enough speech."""
+        audio = self.detector.flush()
+        transcriber, self._transcriber = self._transcriber, None
+        if audio is None:
+            if transcriber is not None:
+                transcriber.close()
+            return None
+        shown, self._shown = self._shown, ""
+        return Heard(audio, self.rate, self._fed / self.rate, transcriber, shown)
+
+    def wait_for_silence(self) -> None:
+        """Listen again only after a moment of quiet (see ``UtteranceDetector.wait_for_silence``)."""
+        self.detector.wait_for_silence()
+        self._drop()
+
+    def close(self) -> None:
+        """Stop transcribing (the stream is gone)."""
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._transcriber is not None:
+            self._transcriber.close()
+        self._transcriber, self._shown = None, ""
+        self._recent = np.zeros(0, dtype=np.float32)
+
+    def _start_transcribing(self) -> None:
+        if self._transcriber is not None:
+            self._transcriber.close()
+        self._transcriber = None
+        if self._models is None and self._engine is None:
+            return
+        from agent.voice.incremental import IncrementalTranscriber
+
+        self._transcriber = IncrementalTranscriber(
+            self._models, language=self.language, rate=self.rate, engine=self._engine,
+            model_kwargs=self._model_kwargs,
+            scorer=self._piece_scorer() if self._piece_scorer is not None else None,
+        )
+
+    def _feed(self, samples: np.ndarray) -> None:
+        try:
+            self._transcriber.feed(samples)
+        except RuntimeError:  # finished already: the next utterance starts a new one
+            self._transcriber = None
