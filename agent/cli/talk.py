@@ -40,6 +40,7 @@ import numpy as np
 
 from agent.errors import PolychatError, ToolError
 from agent.media import SAMPLE_RATE
+from agent.voice.playback import words_played
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +159,8 @@ class Exchange:
 
     def heard_text(self) -> str:
         """The words that were played: whole sentences, and the played share of a cut one."""
-        words: list[str] = []
-        for sentence in self.sentences:
-            played = sentence.heard(self.interrupted_at if self.interrupted_at is not None else math.inf)
-            if played <= 0:
-                break
-            if played >= sentence.seconds:
-                words.append(sentence.text.strip())
-                continue
-            parts = sentence.text.split()
-            kept = parts[: math.ceil(len(parts) * played / sentence.seconds)]
-            words.append(" ".join(kept) + " …")
-            break
-        return " ".join(w for w in words if w)
+        now = self.interrupted_at if self.interrupted_at is not None else math.inf
+        return words_played((s.text, s.seconds, s.heard(now)) for s in self.sentences)
 
 
 # -- the conversation -----------------------------------------------------------------------

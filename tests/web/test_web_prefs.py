@@ -43,3 +43,19 @@ def test_malformed_choices_fall_back_quietly(base: Settings) -> None:
 )
 def test_seeds_are_whole_numbers_in_range(typed: object, seed: int | None) -> None:
     assert parse_seed(typed) == seed
+
+
+def test_barge_in_is_on_and_the_silence_follows_the_server_until_chosen(base: Settings) -> None:
+    prefs = Prefs.from_panel({}, base)
+    assert prefs.barge_in
+    assert prefs.silence_seconds == base.end_silence_seconds
+    assert prefs.listening_settings().end_silence_seconds == base.end_silence_seconds
+    chosen = Prefs.from_panel({"barge_in": False, "silence_seconds": 1.5}, base)
+    assert not chosen.barge_in
+    assert chosen.listening_settings().end_silence_seconds == 1.5
+    assert chosen.listening_settings().voice == base.voice  # only the silence changes
+
+
+@pytest.mark.parametrize(("chosen", "seconds"), [(0.1, 0.3), (9, 3.0), ("long", 0.8), (None, 0.8), (0, 0.8)])
+def test_silence_lengths_stay_in_range(base: Settings, chosen: object, seconds: float) -> None:
+    assert Prefs.from_panel({"silence_seconds": chosen}, base).silence_seconds == pytest.approx(seconds)
