@@ -1,4 +1,5 @@
-// polychat: play a spoken reply while it streams in, sentence by sentence.
+// polychat: play a spoken reply while it streams in, sentence by sentence, and ask
+// the browser to cancel the reply's echo from the microphone.
 //
 // Chainlit's browser player (WavStreamPlayer, 16-bit PCM at 24 kHz) is only connected
 // to the speakers when the microphone is switched on, so a typed message answered out
@@ -50,6 +51,25 @@
 
     Player.prototype.polychatPatched = true;
     return true;
+  }
+
+  // Hands-free, the microphone stays open while a reply plays (speaking over it
+  // interrupts it): ask for the browser's echo cancellation explicitly, so the reply
+  // coming out of the speakers is not heard as the person speaking.
+  var media = navigator.mediaDevices;
+  if (media && media.getUserMedia && !media.polychatPatched) {
+    var getUserMedia = media.getUserMedia.bind(media);
+    media.getUserMedia = function (constraints) {
+      if (constraints && constraints.audio) {
+        var audio = constraints.audio === true ? {} : Object.assign({}, constraints.audio);
+        if (audio.echoCancellation === undefined) {
+          audio.echoCancellation = true;
+        }
+        constraints = Object.assign({}, constraints, { audio: audio });
+      }
+      return getUserMedia(constraints);
+    };
+    media.polychatPatched = true;
   }
 
   if (!patch()) {

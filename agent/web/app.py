@@ -21,10 +21,12 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import chainlit as cl
+import numpy as np
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as chainlit_app
 
@@ -39,14 +41,20 @@ from agent.web.hosts import guard_with_login, guard_without_login
 from agent.web.live import LiveTurn, TurnFeed
 from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
-from agent.voice.vad import UtteranceDetector
+from agent.voice.live import Heard, LiveListener, Partial, SpeechOnset
+from agent.voice.playback import is_stop_request
+from agent.voice.vad import pcm16_to_float
 
 log = logging.getLogger(__name__)
 
 SETTINGS = get_settings()
 STORAGE = web_store.LocalStorageClient(web_store.web_dir(SETTINGS) / "files")
 BROWSER_SAMPLE_RATE = 24_000  # Hz, the rate Chainlit 2.x's browser recorder always records at
-REPLY_ECHO_GUARD_SECONDS = 0.5  # seconds the microphone stays deaf after a spoken reply ends
+REPLY_ECHO_GUARD_SECONDS = 0.5  # seconds after a spoken reply ends in which speech is still taken as its echo
+BARGE_IN_SECONDS = 0.25  # speech over a reply sustained this long interrupts it (hands-free, barge-in on)
+ECHO_DEAF_SECONDS = 0.3  # after a reply starts playing, nothing interrupts it for this long (its echo is measured)
+ECHO_MARGIN = 2.0  # interrupting speech is at least this many times louder than the reply's echo
+PARTIAL_EVERY_SECONDS = 0.3  # the partial transcript is redrawn at most this often
 FAILURE = "Something went wrong on my side while answering; please try again."
 NOTHING_SENT = "Type a message, attach a picture or a recording, or press the microphone."
 
@@ -184,7 +192,14 @@ async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], 
 
 
 async def answer(
-    session: Any, asked: cl.Message, text: str, attachments: list[Any], *, voice: bool = False
+    session: Any,
+    asked: cl.Message,
+    text: str,
+    attachments: list[Any],
+    *,
+    voice: bool = False,
+    transcript: str | None = None,
+    started: Callable[[LiveTurn], None] | None = None,
 ) -> LiveTurn | None:
     """Run one turn and show it as it happens; return it once its message is complete.
 
@@ -192,6 +207,8 @@ async def answer(
     the placeholder user message, which shows the transcript as soon as it is known. The
     stop button and a disconnect stop the turn (see :func:`on_stop`); the message then
     keeps what was delivered and says it was stopped. None when the turn could not start.
+    ``transcript``: a voice note's words, already heard (not transcribed again).
+    ``started``: told the turn's :class:`LiveTurn` at once (what barge-in cuts off).
     """
     prefs = current_prefs()
     run = cl.context.current_step  # Chainlit's "on_message" run, where tool steps belong
@@ -200,13 +217,16 @@ async def answer(
     live = LiveTurn(parent_id, cancel, voice_message=asked if voice else None)
     running = running_turns()
     running.add(live)
+    if started is not None:
+        started(live)
     interrupted = False  # Chainlit cancelled this task (its stop button)
     try:
         async with turn_lock():  # one turn at a time per conversation (typing while a voice turn runs)
             assistant = assistant_for(prefs)
             feed = TurnFeed(
                 lambda: assistant.stream(
-                    session, text, attachments, voice=voice, tool_defaults=prefs.tool_defaults(), cancel=cancel
+                    session, text, attachments, voice=voice, tool_defaults=prefs.tool_defaults(), cancel=cancel,
+                    transcript=transcript,
                 ),
                 cancel,
             )
@@ -222,6 +242,7 @@ async def answer(
                 if not feed.finished:  # drawing failed: stop the turn rather than leave it unwatched
                     cancel.set()
             await live.finish()
+            await keep_played(session, live)  # cut off while it played: before the next turn reads the history
     except PolychatError as e:
         await cl.Message(content=str(e)).send()
         return None
@@ -275,23 +296,86 @@ def turn_lock() -> asyncio.Lock:
 
 
 # --------------------------------------------------------------------------- voice
+#
+# The microphone streams PCM to a LiveListener, which transcribes each utterance while it
+# is spoken: its partial words show in a "🎤 …" message as the person talks, and when
+# they stop only the last piece is left to transcribe, so the turn starts with its words.
+#
+# Barge-in (hands-free, the barge_in preference): the microphone stays open while a reply
+# plays. Speech that starts over the reply and lasts BARGE_IN_SECONDS silences the reply
+# at once, cancels the rest of its turn, keeps in the history only the words that played,
+# and is answered as the next question. The browser's echo cancellation (on by default,
+# asked for explicitly by public/polychat.js) removes most of the reply from the
+# microphone; what is left is guarded against: onsets in the first ECHO_DEAF_SECONDS of a
+# reply's playback do not interrupt, and the loudest chunk heard then is taken as the
+# echo level, which interrupting speech must exceed ECHO_MARGIN times. Speech over a reply
+# that does not interrupt it is not taken as a question, unless it only asks to stop
+# ("stop", "be quiet"): that stops the reply and starts no turn.
 
 
 @dataclass
 class Listening:
-    """The microphone stream of one browser tab."""
+    """The microphone stream of one browser tab, and the utterance in progress in it."""
 
-    detector: UtteranceDetector
-    deaf_until: float = 0.0  # loop time before which chunks are ignored (our own reply playing)
-    busy: bool = False  # an utterance is being answered
+    listener: LiveListener
     closed: bool = False  # we told the browser to stop recording
+    answering: int = 0  # voice turns in flight (from the end of the utterance until the turn is over)
+    current: LiveTurn | None = None  # the newest voice turn's reply (running, or still playing)
+    fed_seconds: float = 0.0  # stream seconds heard so far
+    echo_level: float = 0.0  # the loudest chunk while the current reply began playing
     tasks: set[asyncio.Task] = field(default_factory=set)
+    # the utterance in progress
+    over_reply: bool = False  # it began while a reply was being answered or played
+    barged: bool = False  # it interrupted that reply
+    onset: float | None = None  # stream seconds it began, while it may still interrupt
+    onset_level: float = 0.0  # its loudest chunk since then
+    said: cl.Message | None = None  # its "🎤 …" message, once partial words show
+    partial: str = ""  # its newest partial words
+    shown: str = ""  # the partial words on screen
+    shown_at: float = -math.inf  # loop time they were shown
+
+    def replying(self, now: float) -> bool:
+        """A voice turn is being answered, or its reply still plays (with a short echo tail)."""
+        current = self.current
+        if self.answering > 0:
+            return True
+        if current is None or current.cut_at is not None or not current.audio_chunks:
+            return False
+        return now < current.playing_until + REPLY_ECHO_GUARD_SECONDS
+
+    def begin_utterance(self, now: float, seconds: float) -> None:
+        self.over_reply = self.replying(now)
+        self.barged = False
+        self.onset = seconds if self.over_reply else None
+        self.onset_level = 0.0
+        self.said, self.partial, self.shown, self.shown_at = None, "", "", -math.inf
+
+    def end_utterance(self) -> tuple[bool, bool, cl.Message | None]:
+        """Forget the utterance that ended: (began over a reply, interrupted it, its message)."""
+        ended = (self.over_reply, self.barged, self.said)
+        self.over_reply = self.barged = False
+        self.onset, self.said, self.partial, self.shown = None, None, "", ""
+        return ended
+
+
+def chunk_level(data: bytes) -> float:
+    """The loudness (RMS, 0..1) of a chunk of 16-bit PCM."""
+    samples = pcm16_to_float(data)
+    return float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+
+
+def make_listener(prefs: Prefs, language: str | None) -> LiveListener:
+    """A listener with this person's end-of-turn silence, transcribing in the conversation's language."""
+    from agent.models.manager import get_manager
+
+    return LiveListener(prefs.listening_settings(), MICROPHONE_RATE, models=get_manager(), language=language)
 
 
 @cl.on_audio_start
 async def on_audio_start() -> bool:
-    detector = await asyncio.to_thread(UtteranceDetector.from_settings, MICROPHONE_RATE, SETTINGS)  # grace window too
-    cl.user_session.set("listening", Listening(detector))
+    session = await asyncio.to_thread(conversation)
+    listener = await asyncio.to_thread(make_listener, current_prefs(), session.language)
+    cl.user_session.set("listening", Listening(listener))
     return True
 
 
@@ -300,17 +384,105 @@ async def on_audio_chunk(chunk: cl.InputAudioChunk) -> None:
     state: Listening | None = cl.user_session.get("listening")
     if state is None or state.closed:
         return
-    loop = asyncio.get_running_loop()
-    if state.busy or loop.time() < state.deaf_until:
+    now = asyncio.get_running_loop().time()
+    level = chunk_level(chunk.data)
+    current = state.current
+    if current is not None and current.started_playing is not None and now < current.started_playing + ECHO_DEAF_SECONDS:
+        state.echo_level = max(state.echo_level, level)
+    events = state.listener.feed(chunk.data)
+    state.fed_seconds += len(chunk.data) // 2 / state.listener.rate
+    for event in events:
+        if isinstance(event, SpeechOnset):
+            state.begin_utterance(now - (state.fed_seconds - event.seconds), event.seconds)
+        elif isinstance(event, Partial):
+            state.partial = event.text
+        elif isinstance(event, Heard):
+            await heard(state, event)
+    if state.onset is not None and not state.barged:
+        await watch_barge_in(state, now, level)
+    await show_partial(state, now)
+
+
+async def watch_barge_in(state: Listening, now: float, level: float) -> None:
+    """Speech over a reply: once it has lasted BARGE_IN_SECONDS, it may interrupt the reply."""
+    assert state.onset is not None
+    if not state.listener.speaking:  # too short to be more than a click or a cough
+        state.onset = None
         return
-    for utterance in state.detector.feed(chunk.data)[:1]:
-        state.busy = True
-        if not current_prefs().keep_listening:
+    state.onset_level = max(state.onset_level, level)
+    if state.fed_seconds - state.onset < BARGE_IN_SECONDS:
+        return
+    onset, state.onset = state.onset, None  # decided now, once
+    prefs = current_prefs()
+    current = state.current
+    if not (prefs.keep_listening and prefs.barge_in) or current is None or current.cut_at is not None:
+        return
+    began = now - (state.fed_seconds - onset)  # loop time the speech began
+    if current.started_playing is not None:
+        if began < current.started_playing + ECHO_DEAF_SECONDS:
+            return  # the reply had just started: what the microphone hears is most likely the reply
+        if current.playing(began) and state.onset_level < ECHO_MARGIN * state.echo_level:
+            return  # no louder than the reply's own echo
+    state.barged = True
+    await cut_reply(current)
+
+
+async def cut_reply(live: LiveTurn) -> None:
+    """Silence a reply now, cancel the rest of its turn, keep only what was played."""
+    await live.cut(asyncio.get_running_loop().time())
+    session = cl.user_session.get("polychat_session")
+    if session is not None:
+        await keep_played(session, live)
+
+
+async def keep_played(session: Any, live: LiveTurn) -> None:
+    """A reply cut off while it played: its turn in the history keeps only the words played (once)."""
+    if live.cut_at is None or live.reply is None or not live.audio_chunks or live.kept_played:
+        return  # (a reply cut before it spoke keeps what its cancelled turn recorded)
+    live.kept_played = True
+    await asyncio.to_thread(session.interrupted, live.reply.turn, live.words_played())
+
+
+async def show_partial(state: Listening, now: float) -> None:
+    """Show the utterance's partial words (a few times a second at most)."""
+    if state.over_reply and not state.barged:  # most likely the reply's own voice: not shown
+        return
+    if not state.partial or state.partial == state.shown or now - state.shown_at < PARTIAL_EVERY_SECONDS:
+        return
+    state.shown, state.shown_at = state.partial, now
+    content = f"🎤 {state.partial} …"
+    if state.said is None:
+        state.said = cl.Message(content=content, author="You", type="user_message")
+        await state.said.send()
+    else:
+        state.said.content = content
+        await state.said.update()
+
+
+async def heard(state: Listening, utterance: Heard) -> None:
+    """An utterance ended: answer it (or, spoken over a reply, stop the reply if it asks to)."""
+    over_reply, barged, said = state.end_utterance()
+    if over_reply and not barged:
+        task = asyncio.create_task(stop_if_asked(state, utterance))
+    else:
+        if not state.closed and not current_prefs().keep_listening:
             state.closed = True
             await cl.context.emitter.update_audio_connection("off")
-        task = asyncio.create_task(voice_turn(state, utterance))
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        state.answering += 1
+        task = asyncio.create_task(voice_turn(state, utterance, said, over_reply=over_reply))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def stop_if_asked(state: Listening, utterance: Heard) -> None:
+    """Speech over a reply that did not interrupt it: stop the reply if it only says "stop"."""
+    try:
+        text = await asyncio.to_thread(utterance.text)
+        current = state.current
+        if is_stop_request(text) and current is not None and current.cut_at is None:
+            await cut_reply(current)
+    except Exception:
+        log.exception("Hearing speech over a reply failed")
 
 
 @cl.on_audio_end
@@ -320,42 +492,53 @@ async def on_audio_end() -> None:
     if state is None:
         return
     state.closed = True
-    utterance = state.detector.flush()
-    if utterance is not None and not state.busy:
-        await voice_turn(state, utterance)
-    elif not state.detector.heard_speech and not state.tasks:
+    utterance = state.listener.flush()
+    if utterance is not None:
+        await heard(state, utterance)
+    elif not state.listener.heard_speech and not state.tasks and not state.answering:
         await cl.Message(content="I didn't hear any speech; check the microphone and try again.").send()
+    state.listener.close()
 
 
-async def voice_turn(state: Listening, utterance: Any) -> None:
+async def voice_turn(
+    state: Listening, utterance: Heard, said: cl.Message | None, *, over_reply: bool = False
+) -> None:
     """Answer one spoken utterance: store it, show the transcript as the user's message, reply."""
     chat = cl.context.session
     first = not chat.has_first_interaction
     await cl.context.emitter.task_start()
     try:
+        transcript = await asyncio.to_thread(utterance.text)  # only the last piece is left
+        if over_reply and is_stop_request(transcript):  # "stop" over a reply: it stopped, nothing to answer
+            if said is not None:
+                await said.remove()
+            return
         session = await asyncio.to_thread(conversation)
-        wav = encode_wav(utterance, state.detector.stream_rate)
+        if transcript and utterance.language and session.language is None:
+            await asyncio.to_thread(session.remember_language, utterance.language)
+        wav = encode_wav(utterance.audio, utterance.rate)
         note = await asyncio.to_thread(session.attach, wav, name="voice message.wav", kind="audio")
         await asyncio.to_thread(web_store.keep_once, note.path)
-        said = cl.Message(
-            content="🎤 …", author="You", type="user_message",
-            elements=[cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")],
-        )
-        await said.send()
-        live = await answer(session, said, "", [note], voice=True)
+        if said is None:
+            said = cl.Message(content="🎤 …", author="You", type="user_message")
+            await said.send()
+        said.content = transcript or "🎤 …"  # the final words replace the partial ones
+        said.elements = [cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")]
+        await said.update()
+
+        def started(live: LiveTurn) -> None:
+            state.current, state.echo_level = live, 0.0
+
+        live = await answer(session, said, "", [note], voice=True, transcript=transcript, started=started)
         reply = live.reply if live is not None else None
         if first and not chat.has_first_interaction:
             chat.has_first_interaction = True
             await cl.context.emitter.init_thread((reply.user_text if reply else "") or "Voice message")
-        if live is not None:  # the microphone must not take our own voice for the next question
-            now = asyncio.get_running_loop().time()
-            state.deaf_until = live.speaking_until(now) + REPLY_ECHO_GUARD_SECONDS
-        state.detector.wait_for_silence()  # what was said while we answered is not the next question
     except Exception:
         log.exception("Voice turn failed")
         await cl.Message(content=FAILURE).send()
     finally:
-        state.busy = False
+        state.answering -= 1
         await cl.context.emitter.task_end()
 
 

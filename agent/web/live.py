@@ -31,6 +31,7 @@ from agent.turn.events import (
     Transcript,
     TurnDone,
 )
+from agent.voice.playback import words_played
 from agent.web.render import progress_text, reply_elements, spoken_seconds, step_result_text
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,10 @@ class LiveTurn:
         self.reply: Any = None
         self.audio_chunks = 0  # spoken sentences sent to the browser's player
         self.playing_until = 0.0  # loop time when the sentences sent so far end playing
+        self.started_playing: float | None = None  # loop time the first sentence was sent
+        self.sentences: list[tuple[str, float, float]] = []  # (words, loop time it starts playing, seconds)
+        self.cut_at: float | None = None  # loop time the person cut the spoken reply off
+        self.kept_played = False  # the history was told what was played (see agent.web.app.keep_played)
         self._interrupted = False
         self._heard = False  # the voice message shows its transcript
 
@@ -174,7 +179,7 @@ class LiveTurn:
         if self.voice_message is not None and not self._heard:
             await self._transcript(Transcript(reply.user_text))
         text = reply.text
-        if reply.cancelled:
+        if reply.cancelled or self.cut_at is not None:
             text = f"{text}\n\n{STOPPED_NOTE}" if text.strip() else STOPPED_NOTE
             await self.interrupt_speech()
         self.message.content = text
@@ -192,6 +197,27 @@ class LiveTurn:
             self._interrupted = True
             with contextlib.suppress(Exception):  # the browser may be gone
                 await cl.context.emitter.send_audio_interrupt()
+
+    async def cut(self, now: float) -> None:
+        """The person spoke over the reply (or asked it to stop): silence it now, stop the turn."""
+        if self.cut_at is None:
+            self.cut_at = now
+            if self.reply is not None and not self.reply.cancelled and self.audio_chunks:
+                # the turn was over, only its speech was still playing: say it was cut off
+                self.message.content = f"{self.message.content}\n\n{STOPPED_NOTE}"
+                with contextlib.suppress(Exception):
+                    await self.message.update()
+        await self.stop()
+
+    def playing(self, now: float) -> bool:
+        """Whether the browser is still playing this reply's sentences at ``now``."""
+        return bool(self.audio_chunks) and self.cut_at is None and now < self.playing_until
+
+    def words_played(self) -> str:
+        """The words of the spoken sentences that played before the cut (all of them if none)."""
+        cut = self.cut_at if self.cut_at is not None else float("inf")
+        played = [(text, seconds, min(seconds, max(0.0, cut - start))) for text, start, seconds in self.sentences]
+        return words_played(played)
 
     def speaking_until(self, now: float) -> float:
         """Loop time when the reply's speech ends playing in the browser (``now`` if silent)."""
@@ -248,5 +274,9 @@ class LiveTurn:
             cl.OutputAudioChunk(track=self.track, mimeType=PLAYER_FORMAT, data=data)
         )
         now = asyncio.get_running_loop().time()
-        self.playing_until = max(now, self.playing_until) + chunk.seconds
+        start = max(now, self.playing_until)
+        if self.started_playing is None:
+            self.started_playing = now
+        self.sentences.append((chunk.text, start, chunk.seconds))
+        self.playing_until = start + chunk.seconds
         self.audio_chunks += 1

@@ -9,6 +9,7 @@ temporary folder's ``polychat-test-artifacts``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -70,39 +71,86 @@ def spoken_wav(path: Path, text: str) -> Path:
     return path
 
 
+def espeak(text: str) -> tuple[np.ndarray, int]:
+    """``text`` spoken by espeak-ng: 16-bit samples and their rate."""
+    with tempfile.TemporaryDirectory() as folder:
+        raw = Path(folder) / "said.wav"
+        subprocess.run([ESPEAK, "-v", "en-us", "-s", "130", "-w", str(raw), text], check=True, capture_output=True)
+        with wave.open(str(raw), "rb") as source:
+            return np.frombuffer(source.readframes(source.getnframes()), dtype="<i2"), source.getframerate()
+
+
+def recording(path: Path, *parts: str | float) -> Path:
+    """A microphone recording: each string spoken by espeak-ng, each number that many seconds of silence."""
+    pieces, rate = [], 22_050
+    for part in parts:
+        if isinstance(part, str):
+            speech, rate = espeak(part)
+            pieces.append(speech)
+        else:
+            pieces.append(np.zeros(int(rate * part), dtype="<i2"))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.concatenate(pieces).tobytes())
+    return path
+
+
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def playwright() -> Iterator[object]:
     if ESPEAK is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    with playwright_api.sync_playwright() as running:
+        yield running
+
+
+def launch(playwright, microphone: Path, *, loop: bool = True):
+    """Chromium whose fake microphone plays ``microphone`` (over and over, or once then silence)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}{'' if loop else '%noloop'}",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     wav = spoken_wav(tmp_path_factory.mktemp("mic") / "say-hello.wav", "say hello world")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    chromium = launch(playwright, wav)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
-def new_page(browser, server: Server, request: pytest.FixtureRequest):
+def new_page(browser, playwright, server: Server, request: pytest.FixtureRequest):
     """Open pages in fresh browser contexts; screenshot them if the test fails."""
-    contexts = []
+    contexts, browsers = [], []
     failed_before = request.session.testsfailed
 
-    def open_page(url: str | None = None, *, socket_events: list[str] | None = None):
-        """A connected chat page; the names of the socket events it receives go to ``socket_events``."""
-        context = browser.new_context(permissions=["microphone"], viewport={"width": 1280, "height": 900})
+    def open_page(
+        url: str | None = None, *, socket_events: list[str] | None = None, frames: list | None = None,
+        microphone: Path | None = None,
+    ):
+        """A connected chat page; the names of the socket events it receives go to ``socket_events``.
+
+        ``frames`` receives each event as ``(name, data)``; ``microphone``: a recording the page's
+        microphone plays once (in a browser of its own), then silence.
+        """
+        chromium = browser
+        if microphone is not None:
+            chromium = launch(playwright, microphone, loop=False)
+            browsers.append(chromium)
+        context = chromium.new_context(permissions=["microphone"], viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT)
-        if socket_events is not None:
-            record_socket_events(page, socket_events)
+        if socket_events is not None or frames is not None:
+            record_socket_events(page, socket_events if socket_events is not None else [], frames)
         page.goto(url or server.url)
         wait_connected(page)
         return page
@@ -121,6 +169,8 @@ def new_page(browser, server: Server, request: pytest.FixtureRequest):
         print(server.log_tail())
     for context in contexts:
         context.close()
+    for chromium in browsers:
+        chromium.close()
 
 
 def log_in(browser, url: str, name: str, password: str):
@@ -139,14 +189,23 @@ SOCKET_EVENT = re.compile(r'^4[25](?:\d+-)?(?:/[^,]*,)?\d*\["([^"]+)"')
 """A socket.io event (or binary event) in an Engine.IO message frame; group 1 is its name."""
 
 
-def record_socket_events(page, names: list[str]) -> None:
-    """Append the name of every socket.io event the page receives to ``names`` (call before loading)."""
+def record_socket_events(page, names: list[str], frames: list | None = None) -> None:
+    """Append the name of every socket.io event the page receives to ``names`` (call before loading).
+
+    ``frames``, if given, receives ``(name, data)`` of each text event too.
+    """
 
     def watch(socket) -> None:
         def received(payload) -> None:
             match = SOCKET_EVENT.match(payload) if isinstance(payload, str) else None
             if match:
                 names.append(match.group(1))
+                if frames is not None:
+                    try:
+                        event = json.loads(payload[payload.index("[") :])
+                    except ValueError:
+                        return
+                    frames.append((event[0], event[1] if len(event) > 1 else None))
 
         socket.on("framereceived", received)
 
@@ -285,6 +344,84 @@ def test_voice_message_through_the_microphone_is_answered_out_loud(new_page) -> 
     reply.locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
     source = reply.locator("audio").first.get_attribute("src")
     assert source
+
+
+def press_microphone(page) -> None:
+    page.locator("#upload-button").locator("xpath=preceding::button[1]").click()
+
+
+def user_message_contents(frames: list) -> list[str]:
+    """The contents the person's messages were sent or updated with, in order."""
+    return [
+        data.get("output", "")
+        for name, data in frames
+        if name in ("new_message", "update_message") and isinstance(data, dict) and data.get("type") == "user_message"
+    ]
+
+
+def histories(data_dir: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in (data_dir / "web" / "threads").glob("*/history.json")]
+
+
+def test_voice_partial_words_show_while_speaking_then_the_final_transcript(new_page, tmp_path: Path) -> None:
+    events: list[str] = []
+    frames: list = []
+    wav = recording(
+        tmp_path / "two-sentences.wav",
+        1.0, "Say good morning to everyone.", 0.5, "Then tell me about the weather in the mountains today.", 5.0,
+    )
+    page = new_page(socket_events=events, frames=frames, microphone=wav)
+    press_microphone(page)
+    reply = wait_for_reply(page)
+    reply.locator("audio").first.wait_for(state="attached", timeout=REPLY_TIMEOUT)
+    shown = user_message_contents(frames)
+    partial = [n for n, text in enumerate(shown) if text.startswith("🎤") and "morning" in text.lower()]
+    final = [n for n, text in enumerate(shown) if "weather" in text.lower() and not text.startswith("🎤")]
+    assert partial and final, shown
+    assert partial[0] < final[0], shown  # the words so far showed before the whole transcript
+    assert "morning" in shown[final[0]].lower()
+    assert "audio_chunk" in events  # the reply was spoken as it was made
+
+
+def test_voice_speaking_over_a_reply_interrupts_it_and_is_answered(new_page, server: Server, tmp_path: Path) -> None:
+    events: list[str] = []
+    long_text = (
+        "Say the weather is mild today and the river runs slowly past the old stone mill "
+        "while the birds sing in the tall green trees and the children play by the water "
+        "until the sun goes down behind the hills and the lamps are lit in every window of the quiet village"
+    )
+    wav = recording(tmp_path / "barge-in.wav", 1.0, long_text, 14.0, "Say good night.", 5.0)
+    page = new_page(socket_events=events, microphone=wav)
+    page.click("#chat-settings-open-modal")
+    page.click("#keep_listening")
+    page.click("#confirm")
+    press_microphone(page)
+    page.locator('[data-step-type="user_message"]').filter(has_text="night").first.wait_for(timeout=REPLY_TIMEOUT)
+    wait_for_reply(page, 2)
+    assert "audio_interrupt" in events, events  # the first reply's playback was stopped
+    turns = next(h["turns"] for h in histories(server.data_dir) if "stone mill" in json.dumps(h).lower())
+    assert turns[0]["cancelled"], turns[0]  # cut off: marked so, keeping only the words played
+    assert "stone mill" in turns[0]["user_text"].lower()
+    assert len(turns) >= 2 and "night" in turns[1]["user_text"].lower(), turns
+
+
+def test_voice_silence_is_never_taken_for_words(new_page, tmp_path: Path) -> None:
+    rate = 22_050
+    noise = (np.random.default_rng(7).normal(0, 60, rate * 6)).astype("<i2")  # a quiet room's hiss
+    wav = tmp_path / "hiss.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(noise.tobytes())
+    page = new_page(microphone=wav)
+    press_microphone(page)
+    page.wait_for_timeout(6_000)  # let the whole recording reach the server (a step, not an assertion)
+    press_microphone(page)  # off: the recording held no speech
+    said = page.get_by_text(re.compile(r"didn't hear any speech|couldn't hear any words"))
+    said.first.wait_for(timeout=REPLY_TIMEOUT)
+    words = page.locator('[data-step-type="user_message"]')
+    assert words.count() == 0 or all(w.strip() in ("", "🎤 …", "(voice message)") for w in words.all_inner_texts())
 
 
 COUNT_STREAM_PLAYERS = """() => {

@@ -86,3 +86,16 @@ def test_finished_step_text_has_its_result_or_error_and_seconds() -> None:
                              seconds=0.5)
     assert step_result_text(ok) == ("Made image-1.\n\n_1.23 s_", False)
     assert step_result_text(failed) == ("Stopped generate_image.\n\n_0.50 s_", True)
+
+
+def test_a_reply_cut_off_keeps_the_words_its_played_sentences_held() -> None:
+    from agent.web.live import LiveTurn
+
+    live = LiveTurn.__new__(LiveTurn)  # no chat context needed for the arithmetic
+    live.sentences = [("Good morning.", 10.0, 1.0), ("How are you today, my friend?", 11.0, 2.0), ("Bye.", 13.0, 0.5)]
+    live.cut_at = None
+    assert live.words_played() == "Good morning. How are you today, my friend? Bye."
+    live.cut_at = 12.0  # half-way through the second sentence
+    assert live.words_played() == "Good morning. How are you …"
+    live.cut_at = 10.0  # before anything played
+    assert live.words_played() == ""
