@@ -368,7 +368,9 @@ def test_voice_partial_words_show_while_speaking_then_the_final_transcript(new_p
     frames: list = []
     wav = recording(
         tmp_path / "two-sentences.wav",
-        1.0, "Say good morning to everyone.", 0.5, "Then tell me about the weather in the mountains today.", 5.0,
+        1.0, "Say good morning to everyone.", 0.6,
+        "Then tell me about the weather in the mountains today, and whether it will rain or snow tomorrow "
+        "morning near the lake, and what I should wear for a long walk.", 5.0,
     )
     page = new_page(socket_events=events, frames=frames, microphone=wav)
     press_microphone(page)
