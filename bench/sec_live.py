@@ -401,6 +401,9 @@ def parts_table(turns: list[LiveTurn], command: str) -> Table:
     for key, label in LIVE_PARTS:
         values = [t.parts[key] for t in turns]
         table.add(label, percentile(values, 50), f"{min(values):.2f}–{max(values):.2f}")
+    after = [t.first_audio - t.heard for t in turns]
+    table.add("= after the utterance ended (tail + routing + first sentence)", percentile(after, 50),
+              f"{min(after):.2f}–{max(after):.2f}")
     whole = [t.whole_transcribe for t in turns]
     table.add("(before: transcribing the whole recording, the `transcribe_audio` step)", percentile(whole, 50),
               f"{min(whole):.2f}–{max(whole):.2f}")
@@ -468,6 +471,7 @@ def run(config: RunConfig) -> Section:
     live_p50 = percentile([t.first_audio for t in turns], 50)
     whole_p50 = percentile([t.whole_first_audio for t in turns], 50)
     silence = percentile([t.parts["silence"] for t in turns], 50) or 0.0
+    after_p50 = percentile([t.first_audio - t.heard for t in turns], 50) or 0.0
     voices = sorted({t.voice for t in turns})
     latency.notes.append(
         f"The utterances are synthesized voices ({', '.join(voices)}), not recorded people: each is a 'say ...' "
@@ -485,7 +489,9 @@ def run(config: RunConfig) -> Section:
         f"{whole_p50 or 0:.2f} s. The end-of-turn silence alone is {settings.end_silence_seconds:.1f} s plus the "
         f"{GRACE_SECONDS:.1f} s grace window ({silence:.2f} s as heard), so the target cannot be met while the turn waits for "
         "the utterance to end: it needs the work started when the silence begins (transcribing the tail, routing, "
-        "synthesizing the first sentence) and thrown away if the person speaks again, which is not built yet."
+        "synthesizing the first sentence) and thrown away if the person speaks again, which is not built yet. "
+        f"What follows the end of the utterance takes {after_p50:.2f} s (p50); the {silence:.2f} s of silence "
+        "before it is the larger part."
     )
     latency.notes.append("Models: " + "; ".join(f"{slot} = {c.backend} · {c.source}"
                                                 + (f" ({c.note})" if c.note else "") for slot, c in chosen.items())

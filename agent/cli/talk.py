@@ -456,6 +456,9 @@ class Talk:
         """Microphone: the words heard so far, on one line that updates as they grow."""
         if self.virtual or not getattr(self.stream, "isatty", lambda: False)():
             return
+        current = self.current
+        if current is not None and current.shown_text and not current.finished:
+            return  # the reply's text is being printed on this line
         width = 78
         line = f"you: {text} …"
         if len(line) > width:

@@ -78,3 +78,21 @@ def test_the_live_section_is_registered_after_stream():
     assert SECTIONS["live"][:2] == ("bench.sec_live", "run")
     assert parse_sections("live,stream") == ["stream", "live"]
     assert all(4 <= len(" ".join(r).split()) * 0.35 <= 10 for r in sec_live.REQUESTS)  # about 3-10 s spoken
+
+
+def test_the_tables_read_the_turns():
+    turns = [sec_live.LiveTurn(heard=1.4, text_ready=1.4 + 0.1 * i, speak_started=1.5 + 0.1 * i,
+                               first_audio=1.8 + 0.1 * i, whole_first_audio=2.8 + 0.1 * i, whole_transcribe=1.2,
+                               live_text="say good morning", whole_text="say good morning",
+                               reference="Say good morning.", voice="piper", seconds=3.5 + i / 10)
+             for i in range(10)]
+    latency = sec_live.latency_table(turns, "python -m bench --sections live")
+    assert [row[0].split(":")[0] for row in latency.rows] == ["live", "whole recording transcribed after the "
+                                                              "utterance ended (before)"]
+    assert latency.rows[0][2] == pytest.approx(2.25) and latency.rows[0][5] == "not met"
+    parts = sec_live.parts_table(turns, "")
+    assert parts.rows[0][1] == pytest.approx(1.4) and parts.rows[4][1] == pytest.approx(0.85)
+    wer = sec_live.wer_table(turns, "")
+    assert wer.rows[-1][0] == "all" and wer.rows[-1][2:] == [0.0, 0.0, 0.0]
+    barge = sec_live.barge_table([sec_live.BargeIn(0.31, 0.27, "piper"), sec_live.BargeIn(0.29, 0.26, "piper")], "")
+    assert barge.rows[1][2] == pytest.approx(0.265) and barge.rows[2][4] == "met"
