@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "tts": ("bench.sec_speech", "run_tts", "Text to speech"),
     "voice": ("bench.sec_voice", "run_voice", "Voice to voice"),
     "stream": ("bench.sec_stream", "run", "Voice and chat through the turn stream"),
+    "live": ("bench.sec_live", "run", "Live voice: hearing while you speak, answering, interrupting"),
     "server": ("bench.sec_voice", "run_server", "Server start"),
     "load": ("bench.sec_load", "run", "Load: conversations at once over the HTTP API"),
     "compare": ("bench.sec_compare", "run", "Side by side"),

@@ -175,42 +175,50 @@ class Talk:
         speakers: plays the replies (``Speakers``); None plays nothing.
         out: a folder to save what was played in, or None.
         tool_defaults: argument defaults for the turns' tools (voice, language).
-        detector: the utterance detector (built with an :class:`OnsetWatch` as its scorer).
+        listener: hears the input (a :class:`~agent.voice.live.LiveListener` built with an
+            :class:`OnsetWatch` as its scorer): utterances, transcribed while they are spoken.
         watch: that watch.
         stream: where the conversation is printed.
     """
 
     def __init__(self, session: Any, assistant: Any, *, virtual: bool, barge_in: bool, speakers: Any,
-                 out: Path | None, tool_defaults: dict[str, dict[str, Any]], detector: Any, watch: OnsetWatch,
+                 out: Path | None, tool_defaults: dict[str, dict[str, Any]], listener: Any, watch: OnsetWatch,
                  stream: Any = None) -> None:
         self.session, self.assistant = session, assistant
         self.virtual, self.barge_in, self.speakers, self.out = virtual, barge_in, speakers, out
         self.tool_defaults = tool_defaults
-        self.detector, self.watch = detector, watch
+        self.listener, self.watch = listener, watch
         self.stream = stream or sys.stdout
         self.clock = 0.0  # seconds of input read
         self.exchanges: list[Exchange] = []
         self.current: Exchange | None = None
         self.barged = False  # the speech in progress interrupted a reply: answer it
         self.echo_until: float | None = None  # microphone: end of the echo-measuring window
+        self.partial_shown = False  # microphone: a partial transcript is on the current line
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, blocks: Iterator[np.ndarray]) -> None:
-        from agent.media import to_pcm16
+        from agent.voice.live import Heard, Partial
 
-        for block in blocks:
-            self._pump()
-            self._guard_echo()
-            utterances = self.detector.feed(to_pcm16(block).tobytes())
-            self.clock += block.size / SAMPLE_RATE
-            self._check_barge_in()
-            for utterance in utterances:
-                self._heard(utterance)
-            self._settle()
-        utterance = self.detector.flush()
-        if utterance is not None:
-            self._heard(utterance)
-        self._finish()
+        try:
+            for block in blocks:
+                self._pump()
+                self._guard_echo()
+                events = self.listener.feed(block)
+                self.clock += block.size / SAMPLE_RATE
+                self._check_barge_in()
+                for event in events:
+                    if isinstance(event, Heard):
+                        self._heard(event)
+                    elif isinstance(event, Partial):
+                        self._show_partial(event.text)
+                self._settle()
+            heard = self.listener.flush()
+            if heard is not None:
+                self._heard(heard)
+            self._finish()
+        finally:
+            self.listener.close(wait=60.0)  # no model left busy when the process exits
 
     def stop(self) -> None:
         """Leave now (Ctrl+C): stop playing, cancel the turn in progress, save what was played."""
@@ -241,26 +249,38 @@ class Talk:
             self._save(exchange, final=True)
 
     # -- utterances ------------------------------------------------------------------------
-    def _heard(self, utterance: np.ndarray) -> None:
+    def _heard(self, heard: Any) -> None:
         current = self.current
+        self._clear_partial()
         if self.barged:
             self.barged = False
         elif current is not None and current.active(self.clock):
-            log.debug("Speech over the reply was not taken as a question (%.1f s).", utterance.size / SAMPLE_RATE)
+            log.debug("Speech over the reply was not taken as a question (%.1f s).", heard.audio.size / heard.rate)
+            heard.discard()
             return
-        self._answer(utterance)
+        self._answer(heard)
 
-    def _answer(self, utterance: np.ndarray) -> None:
+    def _answer(self, heard: Any) -> None:
+        """Answer an utterance with the words heard while it was spoken (only its tail is left).
+
+        The words are awaited in the turn's own thread, so the loop keeps listening; on the
+        recording's virtual clock that wait, like the rest of the turn, takes no time. When
+        they could not be had, the turn transcribes the recording itself, as before.
+        """
         from agent.media import encode_wav
 
         exchange = Exchange(index=len(self.exchanges) + 1, heard_at=self.clock)
-        note = self.session.attach(encode_wav(utterance, SAMPLE_RATE), name="voice message.wav", kind="audio")
+        note = self.session.attach(encode_wav(heard.audio, heard.rate), name="voice message.wav", kind="audio")
         self.exchanges.append(exchange)
         self.current = exchange
 
         def work() -> None:
             try:
-                for event in self.assistant.stream(self.session, "", [note], voice=True,
+                transcript = heard.text()
+                if transcript is not None and heard.language and getattr(self.session, "language", None) is None:
+                    self.session.remember_language(heard.language)  # the next utterances skip detecting it
+                    self.listener.language = self.session.language
+                for event in self.assistant.stream(self.session, "", [note], voice=True, transcript=transcript,
                                                    tool_defaults=self.tool_defaults, cancel=exchange.cancel):
                     exchange.events.put(event)
             except PolychatError as e:
@@ -361,8 +381,8 @@ class Talk:
         current = self.current
         if current is None or current.saved or current.active(self.clock):
             return
-        if current.interrupted_at is None and self.detector.speaking and not self.barged:
-            self.detector.wait_for_silence()
+        if current.interrupted_at is None and self.listener.speaking and not self.barged:
+            self.listener.wait_for_silence()
         self._save(current, final=False)
 
     # -- saving ----------------------------------------------------------------------------
@@ -419,9 +439,30 @@ class Talk:
 
     # -- printing --------------------------------------------------------------------------
     def _say(self, line: str) -> None:
+        self._clear_partial()
         print(line, file=self.stream, flush=True)
 
+    def _show_partial(self, text: str) -> None:
+        """Microphone: the words heard so far, on one line that updates as they grow."""
+        if self.virtual or not getattr(self.stream, "isatty", lambda: False)():
+            return
+        current = self.current
+        if current is not None and current.shown_text and not current.finished:
+            return  # the reply's text is being printed on this line
+        width = 78
+        line = f"you: {text} …"
+        if len(line) > width:
+            line = "you: …" + line[-(width - 6) :]
+        print("\r\033[K" + line, end="", file=self.stream, flush=True)
+        self.partial_shown = True
+
+    def _clear_partial(self) -> None:
+        if self.partial_shown:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+            self.partial_shown = False
+
     def _print(self, text: str, *, prefix: bool) -> None:
+        self._clear_partial()
         print(("polychat: " if prefix else "") + text, end="", file=self.stream, flush=True)
 
 
@@ -483,19 +524,23 @@ def run_talk(args: argparse.Namespace) -> int:
     from agent.cli.speakers import Speakers
     from agent.turn.assistant import Assistant
     from agent.voice import vad
+    from agent.voice.live import LiveListener
 
     if args.silence is not None:
         settings = settings.with_overrides(end_silence_seconds=float(args.silence))
     watch = OnsetWatch(vad.make_scorer())
-    detector = vad.UtteranceDetector.from_settings(SAMPLE_RATE, settings, scorer=watch)  # with the grace window
     defaults: dict[str, dict[str, Any]] = {}
     if args.voice:
         defaults["speak_text"] = {"voice": args.voice}
     if args.language is not None:
         session.set_language(args.language)  # the conversation's language: no detection on each turn
-    talk = Talk(session, Assistant(settings), virtual=source is not None, barge_in=args.barge_in,
+    assistant = Assistant(settings)
+    # Each utterance is transcribed while it is spoken (with the end-of-turn grace window),
+    # by the same model the turn would use; the watch sees every window the VAD scores.
+    listener = LiveListener(settings, SAMPLE_RATE, models=assistant.models, language=session.language, scorer=watch)
+    talk = Talk(session, assistant, virtual=source is not None, barge_in=args.barge_in,
                 speakers=None if source is not None else Speakers(), out=out, tool_defaults=defaults,
-                detector=detector, watch=watch)
+                listener=listener, watch=watch)
     if source is None:
         blocks = _announced(blocks)
     try:

@@ -201,6 +201,15 @@ class IncrementalTranscriber:
             self._closed = True
             self._wake.notify_all()
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to end (after :meth:`close` or :meth:`finish`); whether it has.
+
+        A program about to exit waits here: a piece still being transcribed when the
+        interpreter shuts down takes the process with it.
+        """
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def __enter__(self) -> IncrementalTranscriber:
         return self
 

@@ -76,6 +76,11 @@ class Heard:
         finally:
             self._transcriber.close()
 
+    def discard(self) -> None:
+        """Not to be answered: stop transcribing it."""
+        if self._transcriber is not None:
+            self._transcriber.close()
+
     @property
     def language(self) -> str | None:
         """The language the utterance was transcribed in (given, or detected confidently)."""
@@ -119,6 +124,7 @@ class LiveListener:
         self._piece_scorer = piece_scorer
         self._fed = 0  # stream samples fed so far
         self._transcriber: Any = None
+        self._made: list[Any] = []  # every transcriber started, so close() can wait for their workers
         self._shown = ""
         self._recent = np.zeros(0, dtype=np.float32)  # the last pre-roll of the stream, before speech
         self._pre_roll = round(PRE_ROLL_SECONDS * self.rate) + self.rate // 10
@@ -180,9 +186,21 @@ class LiveListener:
         self.detector.wait_for_silence()
         self._drop()
 
-    def close(self) -> None:
-        """Stop transcribing (the stream is gone)."""
+    def close(self, wait: float | None = 0.0) -> None:
+        """Stop transcribing (the stream is gone).
+
+        Args:
+            wait: seconds to wait for transcribers still busy (utterances heard and not
+                asked for, one already transcribing a piece) to end; None waits as long as
+                it takes. A process about to exit waits, or a busy model aborts it.
+        """
         self._drop()
+        made, self._made = self._made, []
+        if wait == 0.0:
+            return
+        for transcriber in made:
+            transcriber.close()
+            transcriber.join(wait)
 
     def _drop(self) -> None:
         if self._transcriber is not None:
@@ -203,6 +221,7 @@ class LiveListener:
             model_kwargs=self._model_kwargs,
             scorer=self._piece_scorer() if self._piece_scorer is not None else None,
         )
+        self._made = [t for t in self._made if not t.join(0)] + [self._transcriber]
 
     def _feed(self, samples: np.ndarray) -> None:
         try:

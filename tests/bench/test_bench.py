@@ -22,10 +22,11 @@ SECTION_HEADINGS = (
     "## 3. Text to speech",
     "## 4. Voice to voice",
     "## 5. Voice and chat through the turn stream",
-    "## 6. Server start",
-    "## 7. Load",
-    "## 8. Side by side",
-    "## 9. GPU",
+    "## 6. Live voice",
+    "## 7. Server start",
+    "## 8. Load",
+    "## 9. Side by side",
+    "## 10. GPU",
 )
 NUMBER = re.compile(r"^-?\d+(\.\d+)?(×|%)?$")
 

@@ -94,6 +94,8 @@ def test_two_utterances_give_two_spoken_turns(data_dir, tmp_path):
         assert rate == made_rate == 22_050
         assert seconds > 0.3
         assert abs(seconds - made_seconds) < 0.01  # played in full
+    # The words were heard while they were spoken: no turn transcribed its recording again.
+    assert all(step["tool"] != "transcribe_audio" for turn in turns for step in turn["plan"]), turns
     log = json.loads((out / "talk.json").read_text())["turns"]
     assert [entry["interrupted_at"] for entry in log] == [None, None]
     assert log[1]["sentences"][0]["start"] >= log[0]["sentences"][-1]["start"] + log[0]["sentences"][-1]["seconds"]
