@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,20 +11,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cli_helpers import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
-    env.update({"POLYCHAT_PROFILE": "tiny", "POLYCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-                "POLYCHAT_DEVICE": "cpu"})
-    env.update(extra)
-    return env
 
 
 def _polychat(args: list[str], data_dir: Path, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=_env(data_dir, **extra), cwd=ROOT, timeout=600)
+                          env=cli_env(data_dir, **extra), cwd=ROOT, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +40,7 @@ def test_plan_only_loads_no_model_and_no_torch(data_dir, photo):
         " '--plan-only', '--json']); "
         "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(data_dir),
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(data_dir),
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)["plan"]
@@ -65,7 +58,7 @@ def test_ask_language_is_kept_with_the_session_without_loading_torch(data_dir):
         "rc = main(['ask', 'draw a boat', '--plan-only', '--json', '--session', 'spoken-fr', '--language', 'French']); "
         "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(data_dir),
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(data_dir),
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert Session(data_dir / "sessions", Settings(data_dir=data_dir), "spoken-fr").language == "fr"

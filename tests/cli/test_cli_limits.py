@@ -11,21 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_BOUND = 5  # seconds a stopped process may take to exit (a failure guard, not a speed claim)
 
 
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
-    env.update({"POLYCHAT_PROFILE": "tiny", "POLYCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-                "POLYCHAT_DEVICE": "cpu"})
-    env.update(extra)
-    return env
-
-
 def _polychat(args: list, data_dir: Path, stdin: bytes | None = None, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent.cli", *args], input=stdin, capture_output=True,
-                          env=_env(data_dir, **extra), cwd=ROOT, timeout=600)
+                          env=cli_env(data_dir, **extra), cwd=ROOT, timeout=600)
 
 
 def _one_sentence(stderr: bytes) -> str:
@@ -85,7 +79,7 @@ def test_sigterm_during_a_turn_exits_within_seconds_and_keeps_the_history(tmp_pa
     warm = _polychat(["ask", "hello", "--json"], data)  # builds the tiny models first, leaves one saved turn
     assert warm.returncode in (0, 1), warm.stderr
     process = subprocess.Popen([sys.executable, "-m", "agent.cli", "ask", "draw a lighthouse at night", "--stream"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(data), cwd=ROOT)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(data), cwd=ROOT)
     try:
         for line in process.stdout:  # wait until the diffusion is under way
             event = json.loads(line)
@@ -190,7 +184,7 @@ def test_sigterm_stops_polychat_serve_with_a_turn_running(tmp_path):
     data.mkdir()
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), "--headless"],
-                              env=_env(data), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                              env=cli_env(data), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and server.poll() is None:

@@ -9,7 +9,6 @@ so a reply starts playing as soon as the silence that ends an utterance has pass
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,20 +20,16 @@ import soundfile as sf
 
 from speech_helpers import piper_available, piper_wav
 
+from cli_helpers import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 needs_piper = pytest.mark.skipif(not piper_available(), reason="needs the packaged Piper voice")
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
-    env.update({
-        "POLYCHAT_PROFILE": "tiny", "POLYCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-        "POLYCHAT_DEVICE": "cpu", "POLYCHAT_TRANSCRIBE_AUDIO_MODEL": "package:whisper-base",
-        "POLYCHAT_SPEAK_TEXT_MODEL": "package:piper-joe",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    })
-    return env
+    return cli_env(data_dir, POLYCHAT_TRANSCRIBE_AUDIO_MODEL="package:whisper-base",
+                   POLYCHAT_SPEAK_TEXT_MODEL="package:piper-joe")
 
 
 def _talk(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
