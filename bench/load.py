@@ -19,7 +19,6 @@ fetchable and decodable); what is wrong becomes the turn's ``problem``, a senten
 from __future__ import annotations
 
 import io
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from typing import Any
 
 import httpx
 from PIL import Image
+
+from bench.measure import percentile
 
 KINDS = ("chat", "describe", "draw", "follow-up")
 ORDERS = (
@@ -87,16 +88,6 @@ class TurnResult:
     tools: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     problem: str | None = None
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The ``share`` (0–1) percentile of ``values``, linearly interpolated (nan when empty)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    position = share * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass

@@ -8,6 +8,7 @@ of load from another process then hits both sides instead of skewing the ratio.
 from __future__ import annotations
 
 import gc
+import math
 import logging
 import os
 import statistics
@@ -63,6 +64,16 @@ class Stats:
     def spread(self, digits: int = 2) -> str:
         """``min–max`` as text, for a table cell."""
         return f"{self.minimum:.{digits}f}–{self.maximum:.{digits}f}"
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The ``share`` (0–1) percentile of ``values``, linearly interpolated (nan when empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def stats(samples: list[float] | tuple[float, ...]) -> Stats:

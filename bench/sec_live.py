@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from bench import corpus
+from bench import corpus, measure
 from bench.common import RunConfig, packaged
 from bench.report import Section, Table, cpu_features, cpu_model, load_average
 
@@ -157,13 +157,13 @@ def paced_blocks(samples: np.ndarray, started: float, *, block_seconds: float = 
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (0–100, linear interpolation), None without values."""
-    return float(np.percentile(values, q)) if values else None
+    """The ``q``-th percentile (0–100, linear interpolation), None without values (a table's empty cell)."""
+    return measure.percentile(values, q / 100) if values else None
 
 
 def barge_in_by_construction(block_seconds: float = BLOCK_SECONDS) -> dict[str, float]:
     """The barge-in delay the rules build in: the sustain rule in VAD windows, plus at most one block."""
-    from agent.cli.talk import BARGE_IN_SECONDS
+    from agent.voice.playback import BARGE_IN_SECONDS
     from agent.voice.vad import WINDOW
 
     window = WINDOW / RATE

@@ -40,14 +40,11 @@ import numpy as np
 
 from agent.errors import PolychatError, ToolError
 from agent.media import SAMPLE_RATE
-from agent.voice.playback import words_played
+from agent.voice.playback import BARGE_IN_SECONDS, ECHO_DEAF_SECONDS, ECHO_MARGIN, words_played
 
 log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.1  # seconds of audio read at a time (how quickly speech over a reply is noticed)
-BARGE_IN_SECONDS = 0.25  # speech sustained this long over a reply interrupts it
-ECHO_DEAF_SECONDS = 0.3  # microphone: after a reply starts playing, nothing interrupts it for this long
-ECHO_MARGIN = 2.0  # microphone: interrupting speech is this many times louder than the reply's echo
 DEFAULT_SILENCE = 0.8  # seconds of silence that end an utterance
 LOG_NAME = "talk.json"
 

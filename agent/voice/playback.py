@@ -1,4 +1,4 @@
-"""What a spoken reply cut off mid-way actually said, and the short requests to stop it.
+"""Barge-in: when speech over a reply cuts it off, what the cut reply said, and requests to stop it.
 
 Both faces that talk (the browser, ``polychat talk``) play a reply sentence by sentence
 and may be interrupted; the history should then hold the words that reached the
@@ -12,6 +12,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+
+# The barge-in rule both faces that talk follow (the browser, ``polychat talk``):
+BARGE_IN_SECONDS = 0.25  # speech sustained this long over a reply interrupts it
+ECHO_DEAF_SECONDS = 0.3  # after a reply starts playing, nothing interrupts it for this long (its echo is measured)
+ECHO_MARGIN = 2.0  # interrupting speech is at least this many times louder than the reply's echo
 
 STOP_PHRASES = frozenset(
     {

@@ -42,7 +42,7 @@ from agent.web.live import LiveTurn, TurnFeed
 from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
 from agent.voice.live import Heard, LiveListener, Partial, SpeechOnset
-from agent.voice.playback import is_stop_request
+from agent.voice.playback import BARGE_IN_SECONDS, ECHO_DEAF_SECONDS, ECHO_MARGIN, is_stop_request
 from agent.voice.vad import pcm16_to_float
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,6 @@ SETTINGS = get_settings()
 STORAGE = web_store.LocalStorageClient(web_store.web_dir(SETTINGS) / "files")
 BROWSER_SAMPLE_RATE = 24_000  # Hz, the rate Chainlit 2.x's browser recorder always records at
 REPLY_ECHO_GUARD_SECONDS = 0.5  # seconds after a spoken reply ends in which speech is still taken as its echo
-BARGE_IN_SECONDS = 0.25  # speech over a reply sustained this long interrupts it (hands-free, barge-in on)
-ECHO_DEAF_SECONDS = 0.3  # after a reply starts playing, nothing interrupts it for this long (its echo is measured)
-ECHO_MARGIN = 2.0  # interrupting speech is at least this many times louder than the reply's echo
 PARTIAL_EVERY_SECONDS = 0.3  # the partial transcript is redrawn at most this often
 FAILURE = "Something went wrong on my side while answering; please try again."
 NOTHING_SENT = "Type a message, attach a picture or a recording, or press the microphone."

@@ -7,7 +7,8 @@ import math
 
 from PIL import Image
 
-from bench.load import KINDS, LoadResult, TurnResult, conversation_kinds, percentile, sample_png
+from bench.load import KINDS, LoadResult, TurnResult, conversation_kinds, sample_png
+from bench.measure import percentile
 from bench.sec_load import latency_table
 
 
