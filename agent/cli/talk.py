@@ -202,6 +202,8 @@ class Talk:
                 self._pump()
                 self._guard_echo()
                 events = self.listener.feed(block)
+                if self.virtual:  # transcribing while it is spoken takes no time on the recording's clock
+                    self.listener.settle()
                 self.clock += block.size / SAMPLE_RATE
                 self._check_barge_in()
                 for event in events:

@@ -170,6 +170,16 @@ class LiveListener:
                 found.append(Partial(text))
         return found
 
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until the utterance in progress is transcribed as far as the audio fed allows.
+
+        A recording read on a virtual clock (``polychat talk --file``) calls this after each
+        chunk, so its pieces are cut where the speech pauses, as on a machine that keeps up,
+        whatever this machine's speed: the same recording always gives the same words.
+        """
+        transcriber = self._transcriber
+        return True if transcriber is None else transcriber.wait_idle(timeout)
+
     def flush(self) -> Heard | None:
         """The stream ended: the utterance in progress, if it holds enough speech."""
         audio = self.detector.flush()
