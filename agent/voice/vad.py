@@ -15,9 +15,15 @@ a caller can start work early and throw it away if the person goes on:
 - ``started``: speech began (an utterance is in progress);
 - ``pause``: silence began after enough speech, a speculative end; ``audio`` holds the
   utterance so far;
+- ``silence``: (with a grace window only) the end-of-turn silence has passed: the
+  moment to answer; speech in the grace window after it still ``resumed`` the utterance;
 - ``resumed``: speech came back after a ``pause``; work started on it is void;
 - ``ended``: the final end of the utterance; ``audio`` holds it (also what
   :meth:`UtteranceDetector.feed` returns).
+
+So a face can start answering at ``pause`` (transcribing the last piece, routing, even
+making the first spoken sentence), hold the answer until ``silence``, and throw it away
+on ``resumed``: the reply starts as the end-of-turn silence ends, not after the grace.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ SpeechScorer = Callable[[np.ndarray], float]
 """Scores one window of :data:`WINDOW` float samples at 16 kHz: the probability of speech."""
 
 
-EventKind = Literal["started", "pause", "resumed", "ended"]
+EventKind = Literal["started", "pause", "silence", "resumed", "ended"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class VoiceEvent:
     """Something that happened in the stream.
 
     Attributes:
-        kind: ``started``, ``pause``, ``resumed`` or ``ended`` (see the module notes).
+        kind: ``started``, ``pause``, ``silence``, ``resumed`` or ``ended`` (see the module notes).
         seconds: where in the stream it happened, in seconds from the first sample fed.
         audio: for ``pause`` the utterance so far, for ``ended`` the whole utterance,
             at the stream's rate; None for the others.
@@ -152,6 +158,7 @@ class UtteranceDetector:
         self.pause_seconds = min(float(pause_seconds), self.end_silence_seconds)
         self._events: list[VoiceEvent] = []
         self._paused = False  # a pause event was raised and speech has not resumed since
+        self._quiet = False  # a silence event was raised and speech has not resumed since
         self._pending = np.zeros(0, dtype=np.float32)  # 16 kHz samples not yet scored (< one window)
         self._raw = np.zeros(0, dtype=np.float32)  # stream samples kept (pre-roll and utterance)
         self._raw_start = 0  # stream index of self._raw[0]
@@ -245,7 +252,7 @@ class UtteranceDetector:
             self._speech_windows += 1
             self._silent_windows = 0
             if self._paused:
-                self._paused = False
+                self._paused = self._quiet = False
                 self._event("resumed")
         elif probability < SILENCE_THRESHOLD:
             self._silent_windows += 1
@@ -255,6 +262,10 @@ class UtteranceDetector:
             self._paused = True
             self._event("pause", self._utterance())
         ended = silence >= (self.end_silence_seconds + self.grace_seconds) * VAD_RATE
+        if (self._paused and not self._quiet and not ended and self.grace_seconds
+                and silence >= self.end_silence_seconds * VAD_RATE):
+            self._quiet = True
+            self._event("silence")
         if not ended and self._windows < self.max_windows:
             return
         if enough_speech:
@@ -284,7 +295,7 @@ class UtteranceDetector:
 
     def _end_utterance(self) -> None:
         self._start = None
-        self._paused = False
+        self._paused = self._quiet = False
         self._speech_windows = self._silent_windows = self._windows = 0
         reset = getattr(self.scorer, "reset", None)
         if reset is not None:

@@ -53,7 +53,7 @@ def test_speech_resuming_within_the_grace_window_is_the_same_utterance() -> None
     gap = END_SILENCE_SECONDS + GRACE_SECONDS / 2  # past the end-of-turn silence, inside the grace
     events = events_of(detector, silence(0.5), speech(1.0), silence(gap), speech(1.0), silence(2.0))
     kinds = [e.kind for e in events]
-    assert kinds == ["started", "pause", "resumed", "pause", "ended"]
+    assert kinds == ["started", "pause", "silence", "resumed", "pause", "silence", "ended"]
     (ended,) = [e for e in events if e.kind == "ended"]
     assert ended.audio is not None
     seconds = ended.audio.size / RATE
@@ -64,7 +64,7 @@ def test_speech_resuming_after_the_grace_window_is_a_new_utterance() -> None:
     detector = live_detector()
     gap = END_SILENCE_SECONDS + GRACE_SECONDS + 0.3
     events = events_of(detector, silence(0.5), speech(1.0), silence(gap), speech(1.0), silence(2.0))
-    assert [e.kind for e in events] == ["started", "pause", "ended", "started", "pause", "ended"]
+    assert [e.kind for e in events] == ["started", "pause", "silence", "ended", "started", "pause", "silence", "ended"]
     assert not detector.speaking
 
 
@@ -89,6 +89,16 @@ def test_pause_comes_at_silence_onset_with_the_utterance_so_far() -> None:
     assert detector.speaking  # speculative: the utterance is not over
 
 
+def test_silence_comes_when_the_end_of_turn_silence_has_passed_and_the_grace_begins() -> None:
+    detector = live_detector()
+    events = events_of(detector, silence(0.5), speech(1.0), silence(2.0))
+    started, pause, quiet, ended = events
+    assert [e.kind for e in events] == ["started", "pause", "silence", "ended"]
+    assert quiet.seconds - started.seconds == pytest.approx(1.0 + END_SILENCE_SECONDS, abs=0.07)
+    assert ended.seconds - quiet.seconds == pytest.approx(GRACE_SECONDS, abs=0.07)
+    assert quiet.audio is None
+
+
 def test_a_cough_raises_no_pause_and_no_end() -> None:
     detector = live_detector()
     events = events_of(detector, silence(0.5), speech(0.1), silence(2.0))
@@ -102,7 +112,7 @@ def test_the_end_of_turn_silence_is_a_setting() -> None:
     assert detector.end_silence_seconds == 1.5 and detector.grace_seconds == GRACE_SECONDS
     # 1.2 s of silence would end a turn with the default; with 1.5 s (plus grace) it does not
     events = events_of(detector, silence(0.5), speech(1.0), silence(1.2), speech(0.5), silence(2.5))
-    assert [e.kind for e in events] == ["started", "pause", "resumed", "pause", "ended"]
+    assert [e.kind for e in events] == ["started", "pause", "resumed", "pause", "silence", "ended"]
 
 
 def test_end_silence_seconds_reads_from_the_environment_and_must_be_positive(tmp_path) -> None:

@@ -22,9 +22,11 @@ CHUNK = 1_600  # 0.1 s at 16 kHz
 
 
 def listen(listener: LiveListener, audio: np.ndarray) -> list:
+    """Feed ``audio`` in chunks, each once the one before is transcribed (a machine that keeps up)."""
     events = []
     for start in range(0, audio.size, CHUNK):
         events += listener.feed(audio[start : start + CHUNK])
+        listener.settle(60)
     return events
 
 
