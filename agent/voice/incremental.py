@@ -6,7 +6,9 @@ cuts it into pieces at the person's short pauses (or, in a long run without one,
 the quietest moment of the window): each piece is transcribed once, with the text
 before it as Whisper's prompt and the language hint when one is known. ``partial()``
 is the text so far (a live partial transcript); ``finish()`` transcribes only what is
-left after the last piece and returns the whole text.
+left after the last piece and returns the whole text. ``text_so_far()`` cuts a piece
+where the audio fed ends (the person paused) and returns the whole text without ending
+the utterance: a turn can start on it, and speech that follows is the next piece.
 
 The model comes through the project's one loader (``models.use("transcribe_audio")``)
 and runs through the same engine functions as the transcribe tool.
@@ -137,6 +139,8 @@ class IncrementalTranscriber:
         self._finishing = False
         self._closed = False
         self._final: str | None = None
+        self._cuts_asked: list[int] = []  # 16 kHz positions text_so_far() asked to cut at
+        self._cuts_made = 0  # how many of those asks are done
         self._error: BaseException | None = None
         self._done = threading.Event()
         # the worker's own
@@ -175,6 +179,33 @@ class IncrementalTranscriber:
         with self._wake:
             return self._wake.wait_for(lambda: self._closed or self._done.is_set()
                                        or (not self._chunks and not self._busy), timeout)
+
+    def text_so_far(self, timeout: float | None = None) -> str:
+        """The whole text of the audio fed so far, cutting a piece where it ends (blocks for it).
+
+        For the moment the person pauses: the words up to here, while the utterance goes
+        on (speech fed after this is transcribed as the next piece). A piece holding no
+        speech is not transcribed.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` seconds.
+            RuntimeError: the transcriber was closed or finished, or failed.
+        """
+        with self._wake:
+            if self._closed or self._finishing:
+                raise RuntimeError("this utterance is finished; ask finish() for its text")
+            fed = self._audio.size + sum(chunk.size for chunk in self._chunks)
+            self._cuts_asked.append(fed // WINDOW * WINDOW)
+            asked = len(self._cuts_asked)
+            self._wake.notify_all()
+            if not self._wake.wait_for(lambda: self._cuts_made >= asked or self._closed or self._done.is_set(),
+                                       timeout):
+                raise TimeoutError(f"the words so far were not ready within {timeout} s")
+            if self._cuts_made < asked:
+                raise RuntimeError("this utterance was closed before its words so far were made")
+            if self._broken:
+                raise RuntimeError("a piece of this utterance could not be transcribed")
+            return " ".join(self._texts)
 
     def finish(self, timeout: float | None = None) -> str:
         """No more audio: transcribe what is left after the last piece; return the whole text.
@@ -224,7 +255,8 @@ class IncrementalTranscriber:
                 self._scorer = make_scorer()  # loaded here, so the caller never waits for it
             while True:
                 with self._wake:
-                    self._wake.wait_for(lambda: self._closed or self._finishing or self._chunks)
+                    self._wake.wait_for(lambda: self._closed or self._finishing or self._chunks
+                                        or len(self._cuts_asked) > self._cuts_made)
                     if self._closed:
                         return
                     chunks, self._chunks = self._chunks, []
@@ -233,6 +265,7 @@ class IncrementalTranscriber:
                 if chunks:
                     self._audio = np.concatenate([self._audio, *chunks])
                     self._score_new()
+                self._cut_where_asked()
                 if finishing:
                     self._finish_tail()
                     return
@@ -273,6 +306,22 @@ class IncrementalTranscriber:
                 self._piece(end - (self._silent_run * WINDOW) // 2 // WINDOW * WINDOW)
             elif end - self._cut >= self._max_piece and self._piece_speech >= self._min_speech_windows:
                 self._piece(self._quietest(self._cut + (end - self._cut) // 2, end))
+
+    def _cut_where_asked(self) -> None:
+        """Cut a piece at each position text_so_far() asked for (once the audio up to it is scored)."""
+        with self._lock:
+            asked = self._cuts_asked[self._cuts_made :]
+        for end in asked:
+            end = min(end, len(self._probabilities) * WINDOW)
+            if not self._broken and end > self._cut:
+                if any(p >= SPEECH_THRESHOLD for p in self._probabilities[self._cut // WINDOW : end // WINDOW]):
+                    self._piece(end)
+                else:  # only silence since the last piece: nothing to transcribe (nor invent)
+                    self._cut = end
+                    self._piece_speech = 0
+            with self._wake:
+                self._cuts_made += 1
+                self._wake.notify_all()
 
     def _quietest(self, first: int, last: int) -> int:
         """The boundary after the quietest window in [first, last) (16 kHz indices)."""

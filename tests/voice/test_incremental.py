@@ -220,3 +220,33 @@ def test_incremental_text_matches_one_shot_on_real_speech(data_root: Path, tmp_p
     assert word_error_rate(" ".join(SENTENCES), text) <= 0.2, text
     for word in KEY_WORDS:
         assert word in text.lower(), (word, text)
+
+
+def test_text_so_far_cuts_a_piece_at_the_pause_and_the_utterance_goes_on() -> None:
+    engine = FakeEngine()
+    transcriber = live(engine)
+    feed(transcriber, np.concatenate([silence(0.2), speech(0.6), silence(0.2)]))  # too short for a piece of its own
+    assert transcriber.text_so_far(10) == "piece1."
+    assert [round(seconds, 1) for seconds, _, _ in engine.calls] == [1.0]  # the lead-in, the speech, the pause
+    feed(transcriber, np.concatenate([speech(0.7), silence(0.2)]))  # the person went on
+    assert transcriber.finish(10) == "piece1. piece2."
+    assert engine.calls[1][1] == "piece1."  # the next piece is prompted with the words so far
+
+
+def test_text_so_far_after_silence_only_transcribes_nothing_new() -> None:
+    engine = FakeEngine()
+    transcriber = live(engine)
+    feed(transcriber, np.concatenate([speech(1.2), silence(0.5)]))  # a piece cut at the pause on its own
+    transcriber.wait_idle(10)
+    assert transcriber.text_so_far(10) == "piece1."
+    feed(transcriber, silence(0.5))
+    assert transcriber.text_so_far(10) == "piece1."
+    assert transcriber.finish(10) == "piece1."
+    assert len(engine.calls) == 1
+
+
+def test_text_so_far_of_a_closed_utterance_is_refused() -> None:
+    transcriber = live(FakeEngine())
+    transcriber.close()
+    with pytest.raises(RuntimeError):
+        transcriber.text_so_far(1)
