@@ -260,6 +260,24 @@ class ArtifactStore:
                 )
             return artifact
 
+    def remove(self, artifact_ids: list[str]) -> list[str]:
+        """Forget these artifacts and delete their files (their ids are never handed out again).
+
+        Returns:
+            The ids that were there and are gone.
+        """
+        with self._guard(), self._lock:
+            self.refresh()
+            gone = [key for key in (self._normalize(i) for i in artifact_ids) if key and key in self._artifacts]
+            if not gone:
+                return []
+            for key in gone:
+                artifact = self._artifacts.pop(key)
+                with contextlib.suppress(FileNotFoundError):
+                    artifact.path.unlink()
+            self._save()
+            return gone
+
     def latest(self, kind: str) -> Artifact | None:
         """The newest artifact of a kind (the highest number), or None if there is none."""
         with self._lock:

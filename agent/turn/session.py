@@ -279,6 +279,24 @@ class Session:
                     return True
         return False
 
+    def withdraw(self, number: int) -> list[str]:
+        """Take turn ``number`` back as if it never happened: its record and its files.
+
+        A spoken turn may be answered while the person only paused; when they go on, the
+        answer started on their half sentence is void. The turn's record (if it was
+        recorded) and every artifact of that turn (the voice note, what its tools made)
+        are removed; the utterance is then answered whole as that turn.
+
+        Returns:
+            The ids of the artifacts removed.
+        """
+        with self._exclusive():
+            kept = [turn for turn in self.turns if turn.number != number]
+            if len(kept) != len(self.turns):
+                self.turns = kept
+                self._save()
+            return self.artifacts.remove([a.id for a in self.artifacts.all() if a.turn == number])
+
     def history(self, limit: int | None = None) -> list[TurnRecord]:
         """The newest turns, oldest first: at most ``limit`` (default ``settings.history_turns``)."""
         count = self.settings.history_turns if limit is None else limit

@@ -12,6 +12,17 @@ only the last piece is left. Feeding never waits for a model::
         if isinstance(event, SpeechOnset): ...      # barge-in: the person started speaking
         elif isinstance(event, Partial): ...        # show event.text (it grows)
         elif isinstance(event, Heard): ...          # answer it: event.text() (in a worker)
+
+Answering at once: the person may be done when they pause. :class:`Paused` comes after
+a short silence with the utterance so far, and its words through ``text()``; a face
+starts the turn then and holds its reply until :class:`EndOfTurn` (the end-of-turn
+silence has passed), so the reply starts as the silence ends. :class:`Resumed` (they
+went on) voids that turn; the utterance continues, and its next pause comes again.
+The final :class:`Heard` still comes after the grace window::
+
+        elif isinstance(event, Paused): ...         # start the turn on event.text(); hold the reply
+        elif isinstance(event, EndOfTurn): ...      # play the held reply
+        elif isinstance(event, Resumed): ...        # withdraw the held or playing reply
 """
 
 from __future__ import annotations
@@ -87,7 +98,56 @@ class Heard:
         return getattr(self._transcriber, "language", None)
 
 
-ListenEvent = SpeechOnset | Partial | Heard
+@dataclass(frozen=True)
+class Paused:
+    """The person paused after enough speech: maybe done (the utterance goes on until :class:`Heard`).
+
+    Attributes:
+        audio: the utterance so far at the stream's rate (float samples).
+        rate: that rate, in Hz.
+        seconds: where in the stream the pause was noticed.
+    """
+
+    audio: np.ndarray
+    rate: int
+    seconds: float
+    _transcriber: Any = field(default=None, repr=False)
+
+    def text(self, timeout: float | None = 120.0) -> str | None:
+        """The words so far (blocks while the piece up to the pause is transcribed).
+
+        Returns:
+            The text, or None when it could not be had (no model given, the utterance went
+            on or was closed meanwhile, or transcription failed): wait for :class:`Heard`.
+        """
+        if self._transcriber is None:
+            return None
+        try:
+            return self._transcriber.text_so_far(timeout)
+        except Exception as e:  # noqa: BLE001 - the Heard at the end still has the words
+            log.debug("The words at a pause could not be had (%s).", e)
+            return None
+
+    @property
+    def language(self) -> str | None:
+        return getattr(self._transcriber, "language", None)
+
+
+@dataclass(frozen=True)
+class EndOfTurn:
+    """The end-of-turn silence has passed after a :class:`Paused`: the moment to answer aloud."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The person went on speaking after a :class:`Paused`: what was started on it is void."""
+
+    seconds: float
+
+
+ListenEvent = SpeechOnset | Partial | Paused | EndOfTurn | Resumed | Heard
 
 
 class LiveListener:
@@ -153,6 +213,15 @@ class LiveListener:
                 if self._transcriber is not None:
                     self._feed(np.concatenate([self._recent, samples]))
                     fed = True
+            elif event.kind == "pause" and event.audio is not None:
+                if self._transcriber is not None and not fed:
+                    self._feed(samples)
+                    fed = True
+                found.append(Paused(event.audio, self.rate, event.seconds, self._transcriber))
+            elif event.kind == "silence":
+                found.append(EndOfTurn(event.seconds))
+            elif event.kind == "resumed":
+                found.append(Resumed(event.seconds))
             elif event.kind == "ended" and event.audio is not None:
                 if self._transcriber is not None and not fed:
                     self._feed(samples)

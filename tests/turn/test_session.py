@@ -274,3 +274,28 @@ def test_instructions_inside_ocr_text_stay_data(session, monkeypatch):
     assert plan.to_json() == [{"tool": "translate_text", "args": {"text": injected, "target_language": "fr"}}]
     assert not plan.chat and plan.reply is None
     assert parsed and not any("Ignore" in text or "hacked" in text for text in parsed)
+
+
+def test_a_withdrawn_turn_leaves_no_record_and_no_files(tmp_path, settings) -> None:
+    from agent.media import encode_wav
+
+    session = Session(tmp_path / "sessions", settings)
+    first_note = session.attach(encode_wav(beep(), SAMPLE_RATE), name="voice message.wav", kind="audio")
+    session.record(TurnRecord(number=1, user_text="say hello", attachments=[first_note.id], plan=[],
+                              reply_text="hello", artifacts=[]))
+    note = session.attach(encode_wav(beep(), SAMPLE_RATE), name="voice message.wav", kind="audio")
+    spoken = session.artifacts.add_audio(beep(), SAMPLE_RATE, origin="generated", turn=2, tool="speak_text")
+    session.record(TurnRecord(number=2, user_text="say good", attachments=[note.id], plan=[],
+                              reply_text="good", artifacts=[spoken.id]))
+
+    assert sorted(session.withdraw(2)) == sorted([note.id, spoken.id])
+    assert [t.number for t in session.turns] == [1]
+    assert not note.path.exists() and not spoken.path.exists() and first_note.path.exists()
+    assert session.new_turn_number() == 2  # the whole utterance is answered as that turn
+    again = session.attach(encode_wav(beep(), SAMPLE_RATE), name="voice message.wav", kind="audio")
+    assert again.id not in (note.id, spoken.id)  # ids are never handed out twice
+
+    reopened = Session(tmp_path / "sessions", settings, session.id)  # what is on disk says the same
+    assert [t.number for t in reopened.turns] == [1]
+    assert note.id not in reopened.artifacts and spoken.id not in reopened.artifacts
+    assert session.withdraw(7) == []
