@@ -12,7 +12,7 @@ from agent.config import Settings
 from agent.media import SAMPLE_RATE, decode_audio
 from agent.models.catalog import packaged_present
 from agent.voice.bench import word_error_rate
-from agent.voice.live import Heard, LiveListener, Partial, SpeechOnset
+from agent.voice.live import EndOfTurn, Heard, LiveListener, Partial, Paused, Resumed, SpeechOnset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speech_helpers import espeak_available, espeak_wav  # noqa: E402
@@ -45,6 +45,48 @@ def test_two_utterances_each_heard_with_the_words_transcribed_while_spoken() -> 
     assert 2.8 < first.audio.size / SAMPLE_RATE < 5.0 and first.seconds < second.seconds
     partials = [e.text for e in events if isinstance(e, Partial)]
     assert partials[0] == "piece1." and all(isinstance(e.seconds, float) for e in events if isinstance(e, SpeechOnset))
+
+
+def test_a_pause_gives_the_words_so_far_then_the_end_of_turn_then_the_utterance() -> None:
+    engine = FakeEngine()
+    listener = LiveListener(Settings(), SAMPLE_RATE, engine=engine, scorer=scripted_scorer,
+                            piece_scorer=lambda: scripted_scorer)
+    events, words = [], []
+    audio = np.concatenate([silence(0.5), speech(1.5), silence(2.0)])
+    for start in range(0, audio.size, CHUNK):
+        for event in listener.feed(audio[start : start + CHUNK]):
+            events.append(event)
+            if isinstance(event, Paused):  # a face starts answering here, on these words
+                words.append(event.text(30))
+        listener.settle(60)
+    kinds = [type(e).__name__ for e in events if not isinstance(e, Partial)]
+    assert kinds == ["SpeechOnset", "Paused", "EndOfTurn", "Heard"]
+    paused, end, heard = [e for e in events if isinstance(e, Paused | EndOfTurn | Heard)]
+    assert words == ["piece1."]
+    assert end.seconds - paused.seconds == pytest.approx(Settings().end_silence_seconds - 0.2, abs=0.07)
+    assert heard.text(30) == "piece1." and len(engine.calls) == 1  # the silence after the pause is not transcribed
+
+
+def test_going_on_after_a_pause_resumes_the_same_utterance() -> None:
+    engine = FakeEngine()
+    listener = LiveListener(Settings(), SAMPLE_RATE, engine=engine, scorer=scripted_scorer,
+                            piece_scorer=lambda: scripted_scorer)
+    events, words = [], []
+    audio = np.concatenate([silence(0.5), speech(1.5), silence(1.0), speech(1.2), silence(2.0)])  # back in the grace
+    for start in range(0, audio.size, CHUNK):
+        for event in listener.feed(audio[start : start + CHUNK]):
+            events.append(event)
+            if isinstance(event, Paused):
+                words.append(event.text(30))
+        listener.settle(60)
+    kinds = [type(e).__name__ for e in events if not isinstance(e, Partial)]
+    assert kinds == ["SpeechOnset", "Paused", "EndOfTurn", "Resumed", "Paused", "EndOfTurn", "Heard"]
+    assert words == ["piece1.", "piece1. piece2."]
+    (heard,) = [e for e in events if isinstance(e, Heard)]
+    assert heard.text(30) == "piece1. piece2." and len(engine.calls) == 2
+    assert heard.audio.size / SAMPLE_RATE > 1.5 + 1.0 + 1.2
+    assert [e.seconds for e in events if isinstance(e, Resumed)][0] > [e.seconds for e in events
+                                                                        if isinstance(e, EndOfTurn)][0]
 
 
 def test_without_a_model_utterances_are_heard_but_not_transcribed() -> None:
