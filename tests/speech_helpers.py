@@ -54,7 +54,8 @@ def _piper_voice() -> Any:
 def piper_wav(text: str, path: Path | str) -> Path:
     """Say English ``text`` with the packaged Piper voice en_US-joe-medium into a WAV file (22.05 kHz).
 
-    The voice is loaded once per process.
+    The voice is loaded once per process. Piper's random variation is off, so a test hears
+    the same recording on every run.
 
     Args:
         text: what to say.
@@ -63,9 +64,11 @@ def piper_wav(text: str, path: Path | str) -> Path:
     Returns:
         ``path``, as a Path.
     """
+    from piper import SynthesisConfig
+
     path = Path(path)
-    with wave.open(str(path), "wb") as wav_file:
-        _piper_voice().synthesize_wav(text, wav_file)
+    with wave.open(str(path), "wb") as wav_file:  # no random variation: the same words sound the same every run
+        _piper_voice().synthesize_wav(text, wav_file, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     return path
 
 
