@@ -3,9 +3,13 @@
 One loop reads audio in short blocks (the microphone, or a recording with ``--file``),
 cuts it into utterances by voice activity, and answers each one as a voice turn: the
 transcript and the reply print as they come, each spoken sentence plays as soon as it
-is made. Speaking over a reply (speech sustained for :data:`BARGE_IN_SECONDS`) stops it
-at once, cancels the rest of the turn, keeps in the history only the words that were
-played, and the new utterance is answered.
+is made. The answer starts when the person pauses: the turn runs on the words heard so
+far while the end-of-turn silence passes, and its reply plays as that silence ends; if
+they go on speaking (before the reply or in the grace window after it begins) that turn
+is withdrawn, record and files, and the whole utterance is answered when they stop.
+Speaking over a reply (speech sustained for :data:`BARGE_IN_SECONDS`) stops it at once,
+cancels the rest of the turn, keeps in the history only the words that were played, and
+the new utterance is answered.
 
 With ``--file`` the recording is read on a virtual clock instead of waiting in real
 time: a block of audio advances the clock by its length, a reply plays on the same
@@ -138,6 +142,10 @@ class Exchange:
     started_playing: float | None = None
     shown_text: bool = False  # some of the reply's text was printed
     saved: bool = False
+    held: bool = False  # started at a pause: its reply waits for the end-of-turn silence
+    tentative: bool = False  # its utterance may still go on (until the final end of it)
+    withdrawn: bool = False  # the person went on: taken back, record and files
+    turn_hint: int = 0  # the number its turn has (the voice note's), to withdraw it before it is recorded
 
     def playing_until(self) -> float:
         return max((s.end for s in self.sentences), default=self.heard_at)
@@ -188,14 +196,16 @@ class Talk:
         self.stream = stream or sys.stdout
         self.clock = 0.0  # seconds of input read
         self.exchanges: list[Exchange] = []
+        self.withdrawing: list[Exchange] = []  # answers taken back whose turns are still stopping
         self.current: Exchange | None = None
         self.barged = False  # the speech in progress interrupted a reply: answer it
+        self.over_reply = False  # the speech in progress began while a reply was being made or played
         self.echo_until: float | None = None  # microphone: end of the echo-measuring window
         self.partial_shown = False  # microphone: a partial transcript is on the current line
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, blocks: Iterator[np.ndarray]) -> None:
-        from agent.voice.live import Heard, Partial
+        from agent.voice.live import EndOfTurn, Heard, Partial, Paused, Resumed, SpeechOnset
 
         try:
             for block in blocks:
@@ -207,7 +217,16 @@ class Talk:
                 self.clock += block.size / SAMPLE_RATE
                 self._check_barge_in()
                 for event in events:
-                    if isinstance(event, Heard):
+                    if isinstance(event, SpeechOnset):
+                        current = self.current
+                        self.over_reply = current is not None and current.active(self.clock)
+                    elif isinstance(event, Paused):
+                        self._paused(event)
+                    elif isinstance(event, EndOfTurn):
+                        self._release()
+                    elif isinstance(event, Resumed):
+                        self._resumed()
+                    elif isinstance(event, Heard):
                         self._heard(event)
                     elif isinstance(event, Partial):
                         self._show_partial(event.text)
@@ -215,6 +234,8 @@ class Talk:
             heard = self.listener.flush()
             if heard is not None:
                 self._heard(heard)
+            else:
+                self._withdraw_tentative()  # a pause the recording ended in, too short to be a turn
             self._finish()
         finally:
             self.listener.close(wait=60.0)  # no model left busy when the process exits
@@ -234,6 +255,10 @@ class Talk:
 
     def _finish(self) -> None:
         """The input ended: let the last reply be made and play out."""
+        for exchange in list(self.withdrawing):
+            if exchange.thread is not None:
+                exchange.thread.join()
+        self._pump()
         current = self.current
         if current is not None:
             if current.thread is not None:
@@ -248,18 +273,95 @@ class Talk:
             self._save(exchange, final=True)
 
     # -- utterances ------------------------------------------------------------------------
+    def _paused(self, paused: Any) -> None:
+        """The person paused: maybe done. Answer on the words so far; hold the reply."""
+        if self._tentative() is not None:
+            return  # already answering this utterance (it went on over its own reply's echo)
+        if not self._may_answer():
+            return
+        self._answer(paused, tentative=True)
+
+    def _release(self) -> None:
+        """The end-of-turn silence has passed: the answer held since the pause plays now."""
+        exchange = self._tentative()
+        if exchange is not None and exchange.held:
+            exchange.held = False
+            self._pump()
+
+    def _resumed(self) -> None:
+        """The person went on after a pause: the answer started on it is void.
+
+        Before its reply plays, it is withdrawn at once. Once it plays (the grace window),
+        speech over it withdraws it by the barge-in rule (sustained, and in microphone
+        mode louder than the reply's echo), so its own echo does not.
+        """
+        exchange = self._tentative()
+        if exchange is None:
+            return
+        if exchange.held or not exchange.sentences or exchange.playing_until() <= self.clock:
+            self._withdraw(exchange)  # not playing now: nothing of it can be mistaken for the person
+
     def _heard(self, heard: Any) -> None:
-        current = self.current
+        """The utterance ended for good (after the grace window)."""
         self._clear_partial()
-        if self.barged:
+        exchange = self._tentative()
+        if exchange is not None:  # answered at its pause: that answer stands
+            exchange.tentative = False
+            if exchange.held:
+                self._release()
+            heard.discard()
             self.barged = False
-        elif current is not None and current.active(self.clock):
+            return
+        if not self._may_answer():
             log.debug("Speech over the reply was not taken as a question (%.1f s).", heard.audio.size / heard.rate)
             heard.discard()
             return
+        self.barged = False
         self._answer(heard)
 
-    def _answer(self, heard: Any) -> None:
+    def _may_answer(self) -> bool:
+        """Whether the speech in progress is a question: it interrupted the reply, or none was playing.
+
+        Speech that began over a reply and did not interrupt it is not, even when the reply
+        has ended by the time the person pauses.
+        """
+        current = self.current
+        if self.barged:
+            return True
+        return not self.over_reply and (current is None or not current.active(self.clock))
+
+    def _tentative(self) -> Exchange | None:
+        current = self.current
+        return current if current is not None and current.tentative and not current.withdrawn else None
+
+    def _withdraw_tentative(self) -> None:
+        exchange = self._tentative()
+        if exchange is not None:
+            self._withdraw(exchange)
+
+    def _withdraw(self, exchange: Exchange) -> None:
+        """Take an answer back: silence it, stop its turn; its record and files go when it ends."""
+        if exchange.sentences and self.speakers is not None and exchange.active(self.clock):
+            self.speakers.stop()
+        exchange.cut(self.clock)
+        exchange.withdrawn = True
+        self.exchanges.remove(exchange)
+        self.current = self.exchanges[-1] if self.exchanges else None
+        log.debug("The person went on speaking: the answer to turn %d is withdrawn.", exchange.turn_hint)
+        if exchange.finished:
+            self._take_back(exchange)
+            return
+        self.withdrawing.append(exchange)
+        if self.virtual and exchange.thread is not None:
+            exchange.thread.join()
+        self._pump()
+
+    def _take_back(self, exchange: Exchange) -> None:
+        """A withdrawn answer's turn has ended: remove its record and files."""
+        reply = exchange.reply
+        self.session.withdraw(reply.turn if reply is not None and reply.turn else exchange.turn_hint)
+
+    def _answer(self, heard: Any, *, tentative: bool = False) -> None:
         """Answer an utterance with the words heard while it was spoken (only its tail is left).
 
         The words are awaited in the turn's own thread, so the loop keeps listening; on the
@@ -268,8 +370,13 @@ class Talk:
         """
         from agent.media import encode_wav
 
-        exchange = Exchange(index=len(self.exchanges) + 1, heard_at=self.clock)
+        for withdrawn in list(self.withdrawing):  # its record and files go before this turn takes a number
+            if withdrawn.thread is not None:
+                withdrawn.thread.join()
+        self._pump()
+        exchange = Exchange(index=len(self.exchanges) + 1, heard_at=self.clock, held=tentative, tentative=tentative)
         note = self.session.attach(encode_wav(heard.audio, heard.rate), name="voice message.wav", kind="audio")
+        exchange.turn_hint = note.turn
         self.exchanges.append(exchange)
         self.current = exchange
 
@@ -301,8 +408,20 @@ class Talk:
         """Show, play and record what the turns have emitted, without waiting for more."""
         from agent.turn.events import AudioChunk, TextDelta, Transcript, TurnDone
 
-        for exchange in self.exchanges:
+        for exchange in list(self.withdrawing):
             while not exchange.finished:
+                try:
+                    event = exchange.events.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(event, TurnDone):
+                    exchange.reply = event.reply
+                elif event is None:
+                    exchange.finished = True
+                    self.withdrawing.remove(exchange)
+                    self._take_back(exchange)
+        for exchange in self.exchanges:
+            while not exchange.finished and not exchange.held:
                 try:
                     event = exchange.events.get_nowait()
                 except queue.Empty:
@@ -367,6 +486,9 @@ class Talk:
             return
         if not self.virtual and self.echo_until is not None and moment < self.echo_until:
             return  # the reply just started: what the microphone hears is most likely the reply
+        if current.tentative:  # speech in the grace window: the person had not finished
+            self._withdraw(current)
+            return
         if self.speakers is not None:
             self.speakers.stop()
         current.cut(moment)
@@ -378,7 +500,7 @@ class Talk:
     def _settle(self) -> None:
         """A reply that has played out: save it; speech that began over it is not a question."""
         current = self.current
-        if current is None or current.saved or current.active(self.clock):
+        if current is None or current.saved or current.tentative or current.active(self.clock):
             return
         if current.interrupted_at is None and self.listener.speaking and not self.barged:
             self.listener.wait_for_silence()

@@ -124,6 +124,44 @@ def test_speaking_over_a_reply_interrupts_it(data_dir, tmp_path):
 
 
 @needs_piper
+def test_the_reply_starts_as_the_end_of_turn_silence_ends(data_dir, tmp_path):
+    # Answered at the pause: on the virtual clock the reply plays when the 0.8 s silence
+    # has passed, not after the grace window (0.5 s more).
+    wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning.", 3.0])
+    out = tmp_path / "out"
+    result = _talk(["--file", str(wav), "--out", str(out)], data_dir)
+    assert result.returncode == 0, result.stderr
+    samples, rate = sf.read(str(wav), dtype="float32")
+    loud = np.flatnonzero(np.abs(samples) > 0.01)
+    speech_end = loud[-1] / rate
+    (entry,) = json.loads((out / "talk.json").read_text())["turns"]
+    waited = entry["sentences"][0]["start"] - speech_end
+    assert 0.7 <= waited <= 1.0, waited  # the end-of-turn silence, to the 0.1 s the recording is read in
+
+
+@needs_piper
+def test_going_on_after_a_pause_withdraws_the_answer_begun_and_answers_the_whole(data_dir, tmp_path):
+    # A 0.9 s pause mid-request (0.7 s plus the voice's own trailing quiet): past the end-of-turn silence (the answer to "Say good
+    # morning." begins to play), within the grace window (the person goes on).
+    wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning", 0.7, "to all of my friends.", 2.0])
+    out = tmp_path / "out"
+    result = _talk(["--file", str(wav), "--out", str(out)], data_dir)
+    assert result.returncode == 0, result.stderr
+    folder, turns = _session(result, data_dir)
+    assert len(turns) == 1, turns
+    (turn,) = turns
+    assert "morning" in turn["user_text"].lower() and "friends" in turn["user_text"].lower()
+    assert turn["cancelled"] is False
+    # The withdrawn answer left nothing: only this turn's voice note and reply are kept.
+    index = json.loads((folder / "artifacts.json").read_text())["artifacts"]
+    assert sorted(a["id"] for a in index) == sorted(turn["attachments"] + turn["artifacts"])
+    assert sorted(p.stem for p in folder.glob("audio-*")) == sorted(a["id"] for a in index)
+    (entry,) = json.loads((out / "talk.json").read_text())["turns"]
+    assert "friends" in entry["heard"] and entry["interrupted_at"] is None
+    assert sorted(p.name for p in out.glob("*.wav")) == ["turn-01-reply.wav"]
+
+
+@needs_piper
 def test_without_barge_in_speech_over_a_reply_is_not_a_question(data_dir, tmp_path):
     wav = _recording(tmp_path / "in.wav", [0.5, "Say good morning to everybody in the room today.", 1.5,
                                            "Say thank you very much.", 1.5])
