@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import HTTPException, RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
@@ -49,9 +50,11 @@ from agent.web.openai_auth import Keys, UrlSigner
 log = logging.getLogger(__name__)
 
 V1 = "/v1"
+FALLBACK_PATH = "/{rest:path}"  # every other path under /v1: a 404 or 405 in OpenAI's shape
 MULTIPART_PATHS = {f"{V1}/audio/transcriptions", f"{V1}/audio/translations"}
 DISCONNECT_POLL_SECONDS = 0.5  # how often a long request looks whether its client is still there
 BODY_SLACK_BYTES = 1 * MB  # a request's body beyond its files and text: form fields, JSON, base64's growth
+NOT_JSON = "The body is not valid JSON; send the request as UTF-8 JSON."
 UNEXPECTED = "polychat failed on this request; the server's log says why."
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -112,8 +115,9 @@ class OpenAIRoute(APIRoute):
                 return e.response()
             except RequestValidationError as e:
                 return validation_error(e).response()
-            except HTTPException as e:
-                return error_response(e.status_code, str(e.detail), headers=getattr(e, "headers", None))
+            except StarletteHTTPException as e:  # FastAPI's too
+                detail = NOT_JSON if e.detail == "There was an error parsing the body" else str(e.detail)
+                return error_response(e.status_code, detail, headers=getattr(e, "headers", None))
             except (PolychatError, OSError) as e:
                 return polychat_error(e).response()
             except TurnCancelled:
@@ -127,11 +131,13 @@ class OpenAIRoute(APIRoute):
 
 def check_body(request: Request, path: str) -> None:
     """Refuse a body of the wrong type (415) or, from its length, too big for the limits (413)."""
-    if request.method != "POST":
+    if request.method != "POST" or path.endswith(FALLBACK_PATH):
         return
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if path in MULTIPART_PATHS and kind != "multipart/form-data":
         raise ApiError(415, "Send the audio as multipart/form-data with the recording in the field 'file'.")
+    if path in MULTIPART_PATHS and "boundary=" not in request.headers.get("content-type", ""):
+        raise ApiError(400, "The multipart/form-data body names no boundary; let the HTTP client build the form.")
     if path not in MULTIPART_PATHS and kind != "application/json":
         raise ApiError(415, "Send the request as JSON (Content-Type: application/json).")
     settings: Settings = request.app.state.polychat_settings if hasattr(request.app.state, "polychat_settings") \
@@ -391,7 +397,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     def artifact(request: Request, owner: str, session_id: str, artifact_id: str,
                  signature: str | None = None) -> FileResponse:
         if not api.signer.valid(signature, owner, session_id, artifact_id) and api.owner(request) != owner:
-            raise ApiError(404, f"There is no artifact {artifact_id!r} of yours in {session_id!r}.")
+            raise ApiError(404, f"There is no artifact {artifact_id[:70]!r} of yours in {session_id[:70]!r}.")
         found = find_artifact(api, owner, session_id, artifact_id)
         return FileResponse(found.path, media_type=found.mime)
 
@@ -400,6 +406,10 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
 def find_artifact(api: OpenAIApi, owner: str, session_id: str, artifact_id: str) -> Any:
     """An owner's artifact; 404 when there is none."""
+    from agent.turn.session import is_session_id
+
+    if not (is_session_id(owner) and is_session_id(session_id)):
+        raise ApiError(404, f"There is no artifact {artifact_id[:70]!r} of yours in {session_id[:70]!r}.")
     try:
         session = api.turns.open_session(owner, session_id)
         return session.artifacts.get(artifact_id)
@@ -439,11 +449,14 @@ def add_openapi_and_fallback(router: APIRouter) -> None:
             document.update(openapi_document(served))
         return document
 
-    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @router.api_route(FALLBACK_PATH, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def nothing_here(request: Request, rest: str) -> Response:
         path = request.url.path
-        if any(route.path_regex.match(path) for route in served if isinstance(route, APIRoute)):
-            return error_response(405, f"{path} does not answer {request.method}; see /v1/openapi.json.")
+        allowed = sorted({method for route in served if isinstance(route, APIRoute) and route.path_regex.match(path)
+                          for method in route.methods})
+        if allowed:
+            return error_response(405, f"{path} does not answer {request.method}; send {' or '.join(allowed)}.",
+                                  headers={"Allow": ", ".join(allowed)})
         return error_response(404, f"There is no {path}; see /v1/openapi.json for what is served.")
 
 

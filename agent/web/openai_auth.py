@@ -111,4 +111,5 @@ class UrlSigner:
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
     def valid(self, signature: str | None, owner: str, session_id: str, artifact_id: str) -> bool:
-        return bool(signature) and hmac.compare_digest(str(signature), self.sign(owner, session_id, artifact_id))
+        expected = self.sign(owner, session_id, artifact_id).encode("ascii")
+        return bool(signature) and hmac.compare_digest(str(signature).encode("utf-8", "replace"), expected)
