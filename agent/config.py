@@ -80,6 +80,8 @@ class Settings:
     database_url: str = ""  # web UI history; "" = SQLite in <data dir>/web/chainlit.db
     auth_users: str = ""  # "alice:secret,bob:$argon2id$..." turns on password login in the web UI
     allowed_hosts: str = ""  # without login, host names (besides loopback) pages may be served from
+    api_keys: str = ""  # "key1,key2": the keys the OpenAI-compatible API (/v1) accepts as Bearer tokens
+    api_keys_file: str = ""  # a file of more such keys, one a line ("#" starts a comment)
 
     def model_for(self, slot: str) -> str | None:
         """The user's model choice for a slot, or None to use the profile default."""

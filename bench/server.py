@@ -54,6 +54,9 @@ class Server:
         **env: environment variables set on top of the tiny profile's.
     """
 
+    command: tuple[str, ...] = ("serve", "--headless")  # the polychat verb and its options
+    ready_path = ""  # the page that answers once the server is up (any HTTP status counts)
+
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.extra_env = env
@@ -93,21 +96,27 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "serve", "--port", str(self.port), "--headless"],
+                [sys.executable, "-m", "agent.cli", *self.command[:1], "--port", str(self.port), *self.command[1:]],
                 cwd=self.data_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"polychat serve exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"polychat {self.command[0]} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:  # our own loopback server
+                # our own loopback server
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as response:
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError:
+                if self.ready_path:  # it answers: up (a route that wants a key says so)
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(POLL_INTERVAL)
-        raise RuntimeError(f"polychat serve did not answer within {START_TIMEOUT} s:\n{self.log_tail()}")
+        raise RuntimeError(f"polychat {self.command[0]} did not answer within {START_TIMEOUT} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         """Ask it to stop (SIGTERM); kill it when it has not exited after ``STOP_TIMEOUT``."""

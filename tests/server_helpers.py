@@ -25,4 +25,11 @@ class Server(_server.Server):
         super().__init__(data_dir, **{**SPEECH_MODELS, **env})
 
 
-__all__ = ["START_TIMEOUT", "SPEECH_MODELS", "Server", "free_port", "vm_rss_mb"]
+class ApiServer(Server):
+    """``python -m agent.cli api``: the OpenAI-compatible API alone, with the same speech models."""
+
+    command = ("api",)
+    ready_path = "/v1/models"
+
+
+__all__ = ["START_TIMEOUT", "SPEECH_MODELS", "ApiServer", "Server", "free_port", "vm_rss_mb"]

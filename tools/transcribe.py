@@ -499,13 +499,16 @@ class _SpeechRecognitionTool(PolychatTool):
     args_schema: type[BaseModel] = SpeechInput
     task: ClassVar[str] = "transcribe"
 
-    def execute(self, audio: str, language: str | None = None, timestamps: bool = False) -> ToolResult:
+    def execute(
+        self, audio: str, language: str | None = None, timestamps: bool = False, prompt: str | None = None
+    ) -> ToolResult:
         """Turn the speech in an audio artifact into text.
 
         Args:
             audio: id of an audio artifact, e.g. ``audio-1``.
             language: optional hint, a language name or ISO code.
             timestamps: whether the text shows segment times (and, with faster-whisper, words get times).
+            prompt: text said just before the recording, or its names and spellings (Whisper's prompt).
 
         Returns:
             The transcript (or English translation) as text; ``data`` holds ``text``, ``language``,
@@ -529,11 +532,11 @@ class _SpeechRecognitionTool(PolychatTool):
                 raise NoSpeechError(no_speech_sentence(artifact.id))
             if _is_faster_whisper(bundle):
                 data = run_faster_whisper(bundle, samples, task=self.task, language=hint, timestamps=timestamps,
-                                          slot=self.name, report=self.context.report)
+                                          slot=self.name, report=self.context.report, prompt=prompt)
                 data["backend"] = "faster-whisper"
             else:
                 data = run_transformers(bundle, samples, task=self.task, language=hint, slot=self.name,
-                                        report=self.context.report)
+                                        report=self.context.report, prompt=prompt)
                 data["backend"] = "transformers"
         self.context.report(PROGRESS_LABEL, total_seconds, total_seconds)
         log.debug("%s: %s, %.1f s, %d segments", self.name, data["language"], data["duration"], len(data["segments"]))

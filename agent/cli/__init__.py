@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "agent.cli.listen",
     "agent.cli.talk",
     "agent.cli.serve",
+    "agent.cli.api",
     "agent.cli.users",
     "agent.cli.bench",
 )

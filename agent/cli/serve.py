@@ -144,7 +144,6 @@ def _serve(host: str, port: int, *, headless: bool, uploads: Path) -> int:
     import chainlit.config
     import chainlit.server
     import nest_asyncio
-    import uvicorn
 
     nest_asyncio.apply()  # as `chainlit run` does: Chainlit re-enters the loop in places
     from chainlit.auth import ensure_jwt_secret
@@ -163,6 +162,16 @@ def _serve(host: str, port: int, *, headless: bool, uploads: Path) -> int:
     _quiet_chainlit()
 
     from chainlit.server import app
+
+    return run_server(app, host, port)
+
+
+def run_server(app: object, host: str, port: int) -> int:
+    """Serve an ASGI app with uvicorn until it is stopped; the turns running then are stopped too.
+
+    Returns 0 when it has stopped.
+    """
+    import uvicorn
 
     class Server(uvicorn.Server):
         """Uvicorn's server, which also stops the turns in progress when asked to stop.

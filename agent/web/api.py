@@ -13,6 +13,8 @@ Served by ``polychat serve`` next to the web UI, under ``/api``:
   that same turn JSON. A client that disconnects stops its turn.
 - ``GET  /api/sessions/{session}/artifacts/{artifact}`` -> the image or audio file.
 
+The OpenAI-compatible routes (``/v1``, ``agent.web.openai_api``) are mounted with them.
+
 Errors are ``{"detail": "<one sentence>"}``: 400 nothing sent, 404 no such session, 413 a
 message or its files over a limit (checked before any work), 422 the turn failed only
 because of an uploaded file (corrupt, empty, too short) or the text is not UTF-8, 507 the
@@ -287,4 +289,7 @@ def mount_api(app: FastAPI, settings: Settings | None = None, *, api: "TurnApi |
         return api
     for route in reversed(build_router(api).routes):
         app.router.routes.insert(0, route)
+    from agent.web.openai_api import mount_openai_api
+
+    mount_openai_api(app, api)  # the OpenAI-compatible routes (/v1), over the same state
     return api
