@@ -309,7 +309,9 @@ class Talk:
             exchange.tentative = False
             if exchange.held:
                 self._release()
-            heard.discard()
+            # Its words may still be on their way to that turn (the same transcriber): let it
+            # finish (nothing is left after the pause) rather than close it under them.
+            threading.Thread(target=heard.text, name="polychat-talk-heard", daemon=True).start()
             self.barged = False
             return
         if not self._may_answer():

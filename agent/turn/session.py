@@ -279,13 +279,19 @@ class Session:
                     return True
         return False
 
-    def withdraw(self, number: int) -> list[str]:
+    def withdraw(self, number: int, artifacts: list[str] | None = None) -> list[str]:
         """Take turn ``number`` back as if it never happened: its record and its files.
 
         A spoken turn may be answered while the person only paused; when they go on, the
         answer started on their half sentence is void. The turn's record (if it was
         recorded) and every artifact of that turn (the voice note, what its tools made)
         are removed; the utterance is then answered whole as that turn.
+
+        Args:
+            number: the turn.
+            artifacts: the ids of its files, when known (default: every artifact of turn
+                ``number``, which a voice note attached for the next turn may share while
+                this one had not been recorded yet).
 
         Returns:
             The ids of the artifacts removed.
@@ -295,7 +301,9 @@ class Session:
             if len(kept) != len(self.turns):
                 self.turns = kept
                 self._save()
-            return self.artifacts.remove([a.id for a in self.artifacts.all() if a.turn == number])
+            if artifacts is None:
+                artifacts = [a.id for a in self.artifacts.all() if a.turn == number]
+            return self.artifacts.remove(artifacts)
 
     def history(self, limit: int | None = None) -> list[TurnRecord]:
         """The newest turns, oldest first: at most ``limit`` (default ``settings.history_turns``)."""

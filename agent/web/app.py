@@ -21,7 +21,8 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +39,11 @@ from agent.errors import PolychatError, os_error_sentence
 from agent.media import encode_wav
 from agent.web.prefs import MAX_SEED, Prefs, parse_seed, settings_panel
 from agent.web.hosts import guard_with_login, guard_without_login
+from agent.turn.events import TurnDone
 from agent.web.live import LiveTurn, TurnFeed
 from agent.web.login import LOCAL_PROVIDER, PasswordBook, SignIns, check_chainlit_tokens
 from agent.web.render import name_thread, upload_problem
-from agent.voice.live import Heard, LiveListener, Partial, SpeechOnset
+from agent.voice.live import EndOfTurn, Heard, LiveListener, Partial, Paused, Resumed, SpeechOnset
 from agent.voice.playback import BARGE_IN_SECONDS, ECHO_DEAF_SECONDS, ECHO_MARGIN, is_stop_request
 from agent.voice.vad import pcm16_to_float
 
@@ -190,13 +192,15 @@ async def accept_uploads(session: Any, elements: list[Any]) -> tuple[list[Any], 
 
 async def answer(
     session: Any,
-    asked: cl.Message,
+    asked: cl.Message | None,
     text: str,
     attachments: list[Any],
     *,
     voice: bool = False,
     transcript: str | None = None,
     started: Callable[[LiveTurn], None] | None = None,
+    early: EarlyAnswer | None = None,
+    shown: Callable[[], Awaitable[cl.Message]] | None = None,
 ) -> LiveTurn | None:
     """Run one turn and show it as it happens; return it once its message is complete.
 
@@ -206,10 +210,13 @@ async def answer(
     keeps what was delivered and says it was stopped. None when the turn could not start.
     ``transcript``: a voice note's words, already heard (not transcribed again).
     ``started``: told the turn's :class:`LiveTurn` at once (what barge-in cuts off).
+    ``early``: the turn answers a pause; nothing is drawn until the end-of-turn silence
+    has passed, and if the person goes on it is withdrawn (record, files and messages);
+    ``shown`` then shows the user's message (``asked``) and returns it.
     """
     prefs = current_prefs()
     run = cl.context.current_step  # Chainlit's "on_message" run, where tool steps belong
-    parent_id = run.id if run is not None else asked.id
+    parent_id = run.id if run is not None else (asked.id if asked is not None else None)
     cancel = threading.Event()
     live = LiveTurn(parent_id, cancel, voice_message=asked if voice else None)
     running = running_turns()
@@ -227,6 +234,15 @@ async def answer(
                 ),
                 cancel,
             )
+            if early is not None:
+                early.live = live
+                if not await early.held():  # the person went on before the reply could play
+                    await take_back(session, feed, live, early)
+                    return None
+                if shown is not None:
+                    asked = await shown()
+                    live.voice_message = asked if voice else None
+                    live.parent_id = live.parent_id or asked.id
             try:
                 while True:
                     try:
@@ -238,6 +254,9 @@ async def answer(
             finally:
                 if not feed.finished:  # drawing failed: stop the turn rather than leave it unwatched
                     cancel.set()
+            if early is not None and early.withdrawn:  # the person went on while it began to play
+                await take_back(session, feed, live, early)
+                return None
             await live.finish()
             await keep_played(session, live)  # cut off while it played: before the next turn reads the history
     except PolychatError as e:
@@ -258,6 +277,23 @@ async def follow(feed: TurnFeed, live: LiveTurn) -> None:
     """Draw the turn's events until it is over."""
     while (event := await feed.next_event()) is not None:
         await live.show(event)
+
+
+async def take_back(session: Any, feed: TurnFeed, live: LiveTurn, early: EarlyAnswer) -> None:
+    """Withdraw an answer begun at a pause: stop its turn, then remove its record, files and reply."""
+    live.cancel.set()
+    await live.interrupt_speech()
+    while (event := await feed.next_event()) is not None:  # not drawn: only its record is wanted
+        if isinstance(event, TurnDone):
+            live.reply = event.reply
+    reply = live.reply
+    number = reply.turn if reply is not None and reply.turn else early.number
+    made = [a.id for a in reply.artifacts] if reply is not None else []
+    await asyncio.to_thread(session.withdraw, number, [early.note, *made])
+    if early.released:  # what was drawn of it goes too
+        with contextlib.suppress(Exception):  # the browser may be gone
+            for drawn in [*live.drawn_steps, live.message]:
+                await drawn.remove()
 
 
 def running_turns() -> set[LiveTurn]:
@@ -311,6 +347,46 @@ def turn_lock() -> asyncio.Lock:
 
 
 @dataclass
+class EarlyAnswer:
+    """A voice turn begun when the person paused, before they are known to be done.
+
+    Its turn runs at once (the words so far, routing, the first spoken sentence), but
+    nothing shows until the end-of-turn silence has passed (:meth:`release`). If the
+    person goes on first, or speaks over its reply in the grace window after, it is
+    withdrawn (:meth:`withdraw`): no record, no files, no messages; the utterance goes
+    on and its next pause begins a new answer.
+    """
+
+    number: int = 0  # the turn number its voice note was attached for
+    note: str = ""  # that voice note's artifact id
+    live: LiveTurn | None = None
+    released: bool = False
+    withdrawn: bool = False
+    _decided: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def held(self) -> bool:
+        """Wait until it may be shown (True) or is withdrawn (False)."""
+        await self._decided.wait()
+        return self.released and not self.withdrawn
+
+    def release(self) -> None:
+        if not self.withdrawn:
+            self.released = True
+            self._decided.set()
+
+    async def withdraw(self) -> None:
+        """The person went on: void it (a reply already playing falls silent now)."""
+        if self.withdrawn:
+            return
+        self.withdrawn = True
+        self._decided.set()
+        live = self.live
+        if live is not None:
+            live.cancel.set()
+            await live.interrupt_speech()
+
+
+@dataclass
 class Listening:
     """The microphone stream of one browser tab, and the utterance in progress in it."""
 
@@ -321,6 +397,7 @@ class Listening:
     fed_seconds: float = 0.0  # stream seconds heard so far
     echo_level: float = 0.0  # the loudest chunk while the current reply began playing
     tasks: set[asyncio.Task] = field(default_factory=set)
+    early: EarlyAnswer | None = None  # the answer begun at the utterance's pause, while it may go on
     # the utterance in progress
     over_reply: bool = False  # it began while a reply was being answered or played
     barged: bool = False  # it interrupted that reply
@@ -393,6 +470,13 @@ async def on_audio_chunk(chunk: cl.InputAudioChunk) -> None:
             state.begin_utterance(now - (state.fed_seconds - event.seconds), event.seconds)
         elif isinstance(event, Partial):
             state.partial = event.text
+        elif isinstance(event, Paused):
+            await paused(state, event)
+        elif isinstance(event, EndOfTurn):
+            if state.early is not None:
+                state.early.release()
+        elif isinstance(event, Resumed):
+            await resumed(state, event, now)
         elif isinstance(event, Heard):
             await heard(state, event)
     if state.onset is not None and not state.barged:
@@ -412,6 +496,12 @@ async def watch_barge_in(state: Listening, now: float, level: float) -> None:
     onset, state.onset = state.onset, None  # decided now, once
     prefs = current_prefs()
     current = state.current
+    early = state.early
+    if early is not None and early.live is current and not early.withdrawn:
+        # The person went on in the grace window, while the answer to their pause began to
+        # play: they had not finished. (The VAD heard them resume the same utterance.)
+        await early.withdraw()
+        return
     if not (prefs.keep_listening and prefs.barge_in) or current is None or current.cut_at is not None:
         return
     began = now - (state.fed_seconds - onset)  # loop time the speech began
@@ -456,8 +546,50 @@ async def show_partial(state: Listening, now: float) -> None:
         await state.said.update()
 
 
+async def paused(state: Listening, pause: Paused) -> None:
+    """The person paused (hands-free): begin answering on the words so far, held until the silence ends."""
+    if (state.early is not None and not state.early.withdrawn) or state.closed or not current_prefs().keep_listening:
+        return
+    if state.over_reply and not state.barged:
+        return  # speech over a reply that did not interrupt it: not a question
+    early = EarlyAnswer()
+    state.early = early
+    state.answering += 1
+    task = asyncio.create_task(voice_turn(state, pause, state.said, over_reply=state.over_reply, early=early))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def resumed(state: Listening, event: Resumed, now: float) -> None:
+    """The person went on after a pause: the answer begun there is void.
+
+    Before its reply plays it is withdrawn at once. While it plays (the grace window),
+    the speech must pass the barge-in rule (sustained, louder than the reply's echo), so
+    the reply's own voice does not withdraw it.
+    """
+    early = state.early
+    if early is None or early.withdrawn:
+        return
+    live = early.live
+    if not early.released or live is None or not live.playing(now):
+        await early.withdraw()
+        state.early = None
+        return
+    state.onset, state.onset_level = event.seconds, 0.0  # judged like speech over a reply
+
+
 async def heard(state: Listening, utterance: Heard) -> None:
     """An utterance ended: answer it (or, spoken over a reply, stop the reply if it asks to)."""
+    early, state.early = state.early, None
+    if early is not None and not early.withdrawn:  # answered at its pause: that answer stands
+        early.release()
+        state.end_utterance()
+        # Its words may still be on their way to that answer (the same transcriber): let it
+        # finish (nothing is left to transcribe after the pause) rather than close it under them.
+        task = asyncio.create_task(asyncio.to_thread(utterance.text))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+        return
     over_reply, barged, said = state.end_utterance()
     if over_reply and not barged:
         task = asyncio.create_task(stop_if_asked(state, utterance))
@@ -498,14 +630,23 @@ async def on_audio_end() -> None:
 
 
 async def voice_turn(
-    state: Listening, utterance: Heard, said: cl.Message | None, *, over_reply: bool = False
+    state: Listening, utterance: Heard | Paused, said: cl.Message | None, *, over_reply: bool = False,
+    early: EarlyAnswer | None = None,
 ) -> None:
-    """Answer one spoken utterance: store it, show the transcript as the user's message, reply."""
+    """Answer one spoken utterance: store it, show the transcript as the user's message, reply.
+
+    ``early``: it answers a pause (``utterance`` is the :class:`Paused`): the user's message
+    shows the words only once the end-of-turn silence has passed, and not at all if the
+    person went on.
+    """
     chat = cl.context.session
     first = not chat.has_first_interaction
     await cl.context.emitter.task_start()
     try:
         transcript = await asyncio.to_thread(utterance.text)  # only the last piece is left
+        if early is not None and (transcript is None or early.withdrawn):
+            await early.withdraw()  # no words yet (or the person went on): the end of the utterance answers
+            return
         if over_reply and is_stop_request(transcript):  # "stop" over a reply: it stopped, nothing to answer
             if said is not None:
                 await said.remove()
@@ -515,18 +656,31 @@ async def voice_turn(
             await asyncio.to_thread(session.remember_language, utterance.language)
         wav = encode_wav(utterance.audio, utterance.rate)
         note = await asyncio.to_thread(session.attach, wav, name="voice message.wav", kind="audio")
-        await asyncio.to_thread(web_store.keep_once, note.path)
-        if said is None:
-            said = cl.Message(content="🎤 …", author="You", type="user_message")
-            await said.send()
-        said.content = transcript or "🎤 …"  # the final words replace the partial ones
-        said.elements = [cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")]
-        await said.update()
+        if early is not None:
+            early.number, early.note = note.turn, note.id
+
+        async def show_words() -> cl.Message:
+            message = said if early is None else (state.said or said)  # the partial words' message, if shown
+            await asyncio.to_thread(web_store.keep_once, note.path)
+            if message is None:
+                message = cl.Message(content="🎤 …", author="You", type="user_message")
+                await message.send()
+                if early is not None:
+                    state.said = message  # the partial words of the rest, if the person goes on
+            message.content = transcript or "🎤 …"  # the final words replace the partial ones
+            message.elements = [cl.Audio(name=note.id, path=str(note.path), mime=note.mime, display="inline")]
+            await message.update()
+            return message
 
         def started(live: LiveTurn) -> None:
             state.current, state.echo_level = live, 0.0
 
-        live = await answer(session, said, "", [note], voice=True, transcript=transcript, started=started)
+        if early is None:
+            said = await show_words()
+            live = await answer(session, said, "", [note], voice=True, transcript=transcript, started=started)
+        else:
+            live = await answer(session, None, "", [note], voice=True, transcript=transcript, started=started,
+                                early=early, shown=show_words)
         reply = live.reply if live is not None else None
         if first and not chat.has_first_interaction:
             chat.has_first_interaction = True

@@ -138,6 +138,7 @@ class LiveTurn:
         self.voice_message = voice_message
         self.message = cl.Message(content="")
         self.steps: dict[int, cl.Step] = {}
+        self.drawn_steps: list[cl.Step] = []  # every step shown (to take back a withdrawn answer)
         self.reply: Any = None
         self.audio_chunks = 0  # spoken sentences sent to the browser's player
         self.playing_until = 0.0  # loop time when the sentences sent so far end playing
@@ -241,6 +242,7 @@ class LiveTurn:
         step.input = dict(event.args)
         step.start = utc_now()
         self.steps[event.step] = step
+        self.drawn_steps.append(step)
         await step.send()
 
     async def _step_progress(self, event: StepProgress) -> None:
@@ -259,6 +261,7 @@ class LiveTurn:
             step = cl.Step(name=event.tool, type="tool", parent_id=self.parent_id)
             step.input = dict(event.outcome.args)
             step.start = utc_now()
+            self.drawn_steps.append(step)
             await step.send()
         text, failed = step_result_text(event.outcome)
         step.output = text

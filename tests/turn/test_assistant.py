@@ -198,7 +198,8 @@ def test_the_first_confident_language_is_remembered_and_given_to_later_voice_not
 
     assert second.plan[0] == {"tool": "transcribe_audio", "args": {"audio": "audio-2", "language": "fr"}}
     assert second.steps[0].result.data["language_probability"] == 1.0  # given, not detected
-    assert "beau" in second.user_text.lower() or "aujourd" in second.user_text.lower(), second.user_text
+    heard = second.user_text.lower()  # (int8 kernels differ between CPUs; espeak's "beau" is marginal)
+    assert any(word in heard for word in ("fait", "beau", "aujourd")), second.user_text
 
 
 @pytest.mark.real_weights

@@ -363,6 +363,17 @@ def histories(data_dir: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in (data_dir / "web" / "threads").glob("*/history.json")]
 
 
+def wait_for_history(page, server: Server, words: str) -> Path:
+    """Wait until a conversation's history holds a turn whose words include ``words``; its folder."""
+    for _ in range(REPLY_TIMEOUT // 500):
+        for path in (server.data_dir / "web" / "threads").glob("*/history.json"):
+            turns = json.loads(path.read_text())["turns"]
+            if any(words in turn["user_text"].lower() for turn in turns):
+                return path.parent
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no turn with {words!r} was recorded")
+
+
 def test_voice_partial_words_show_while_speaking_then_the_final_transcript(new_page, tmp_path: Path) -> None:
     events: list[str] = []
     frames: list = []
@@ -383,6 +394,30 @@ def test_voice_partial_words_show_while_speaking_then_the_final_transcript(new_p
     assert partial[0] < final[0], shown  # the words so far showed before the whole transcript
     assert "morning" in shown[final[0]].lower()
     assert "audio_chunk" in events  # the reply was spoken as it was made
+
+
+def test_voice_going_on_after_a_pause_is_one_question_answered_once(new_page, server: Server, tmp_path: Path) -> None:
+    # Hands-free. The pause after "Say good morning" passes the end-of-turn silence (an
+    # answer begins), and the person goes on within the grace window: that answer is
+    # withdrawn, and the whole sentence is answered once.
+    frames: list = []
+    wav = recording(tmp_path / "pause.wav", 1.0, "Say good morning", 0.5, "to all of my friends.", 5.0)
+    page = new_page(frames=frames, microphone=wav)
+    page.click("#chat-settings-open-modal")
+    page.click("#keep_listening")
+    page.click("#confirm")
+    press_microphone(page)
+    thread = wait_for_history(page, server, "friends")
+    wait_until_idle(page)
+    page.wait_for_timeout(1_000)  # let a withdrawn answer's clean-up land (a step, not an assertion)
+    turns = json.loads((thread / "history.json").read_text())["turns"]
+    assert len(turns) == 1, turns  # the answer begun at the pause left no turn
+    assert "morning" in turns[0]["user_text"].lower() and "friends" in turns[0]["user_text"].lower()
+    kept = json.loads((thread / "artifacts.json").read_text())["artifacts"]
+    assert sorted(a["id"] for a in kept) == sorted(turns[0]["attachments"] + turns[0]["artifacts"]), kept
+    assert assistant_messages(page).count() == 1
+    said = [text for text in user_message_contents(frames) if not text.startswith("🎤")]
+    assert said and "friends" in said[-1].lower(), said
 
 
 @pytest.mark.xfail(
