@@ -246,6 +246,58 @@ async def thread_stream(work: Callable[[Callable[[Any], None]], None], cancel: t
         cancel.set()
 
 
+async def streamed_transcript(request: Request, context: Any, work: Callable[[], Any],
+                              cancel: threading.Event) -> Response:
+    """A transcript as OpenAI's server-sent events: a delta as each segment is decoded, then ``done``.
+
+    Whatever fails before the first segment (a corrupt file, no speech) is answered with its
+    status; after it, as an ``error`` event (the status line is gone).
+    """
+    def run(emit: Callable[[Any], None]) -> None:
+        context.on_text = emit
+        emit(work())
+
+    events = thread_stream(run, cancel)
+    waiting = asyncio.ensure_future(anext(events))
+    while not (await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS))[0]:
+        if await request.is_disconnected():
+            cancel.set()
+            with contextlib.suppress(BaseException):
+                await waiting
+            raise TurnCancelled()
+    first = waiting.result()
+
+    async def body() -> AsyncIterator[str]:
+        sent = heard = ""
+        item = first
+        try:
+            while True:
+                if isinstance(item, str):  # a segment's words: the delta is what the stripped text gained
+                    heard += item
+                    delta = heard.strip()[len(sent):]
+                    if delta:
+                        sent += delta
+                        yield server_sent_event(*shapes.transcript_delta(delta))
+                else:  # the tool's result
+                    text = item.data.get("text", "")
+                    rest = text[len(sent):] if text.startswith(sent) else ""
+                    if rest:
+                        yield server_sent_event(*shapes.transcript_delta(rest))
+                    yield server_sent_event(*shapes.transcript_done(text))
+                item = await anext(events)
+        except StopAsyncIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - said in the stream
+            message = polychat_error(e).message if isinstance(e, (PolychatError, OSError)) else UNEXPECTED
+            if not isinstance(e, (PolychatError, OSError)):
+                log.exception("a streamed transcript failed")
+            yield server_sent_event("error", shapes.error_body(500, message))
+        finally:
+            await events.aclose()  # a client gone mid-stream stops the decoding
+
+    return StreamingResponse(body(), media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
+
+
 def build_openai_router(api: OpenAIApi) -> APIRouter:
     """The ``/v1`` routes over one ``OpenAIApi``."""
     from agent.web.openai_chat import chat_completion
@@ -287,10 +339,9 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         def work() -> Any:
             return tool.execute(audio=audio.id, language=language or None, timestamps=timestamps, prompt=prompt)
 
-        result = await until_done(request, work, cancel)
         if stream:
-            events = "".join(server_sent_event(name, data) for name, data in shapes.transcript_events(result.data))
-            return Response(events, media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
+            return await streamed_transcript(request, tool.context, work, cancel)
+        result = await until_done(request, work, cancel)
         body, media_type = shapes.transcript_body(result.data, response_format, words=words)
         return Response(body, media_type=media_type)
 

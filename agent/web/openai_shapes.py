@@ -153,15 +153,14 @@ def transcript_body(data: dict[str, Any], response_format: str, *, words: bool =
     return json.dumps({"text": data.get("text", "")}, ensure_ascii=False), "application/json"
 
 
-def transcript_events(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The transcript as OpenAI's streamed events: one delta per segment, then ``done``."""
-    events = []
-    pieces = [s["text"] for s in data.get("segments") or []] or [data.get("text", "")]
-    for index, piece in enumerate(pieces):
-        delta = piece if index == 0 else f" {piece}"
-        events.append(("transcript.text.delta", {"type": "transcript.text.delta", "delta": delta}))
-    events.append(("transcript.text.done", {"type": "transcript.text.done", "text": data.get("text", "")}))
-    return events
+def transcript_delta(delta: str) -> tuple[str, dict[str, Any]]:
+    """One streamed piece of a transcript (OpenAI's ``transcript.text.delta`` event)."""
+    return "transcript.text.delta", {"type": "transcript.text.delta", "delta": delta}
+
+
+def transcript_done(text: str) -> tuple[str, dict[str, Any]]:
+    """The end of a streamed transcript, with its whole text (``transcript.text.done``)."""
+    return "transcript.text.done", {"type": "transcript.text.done", "text": text}
 
 
 # --------------------------------------------------------------------------- speech

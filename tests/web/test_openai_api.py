@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.real_weights, pytest.mark.slow]
 
 KEY, OTHER_KEY = "sk-test-one", "sk-test-two"
 SAID = "The weather is lovely today. We should walk to the river after lunch."
+PAUSED = ("The weather is lovely today.", "We should walk to the river after lunch.",
+          "Bring a coat in case it rains.")
 STEPS = "2"  # diffusion steps of the tiny model: enough to make a picture, quickly
 
 
@@ -57,6 +59,21 @@ def client(server):
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return piper_wav(SAID, tmp_path_factory.mktemp("speech") / "speech.wav")
+
+
+@pytest.fixture(scope="module")
+def paused_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three sentences with a pause after each: Whisper decodes them as three segments."""
+    from agent.media import SAMPLE_RATE, decode_audio, encode_wav
+
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("paused")
+    parts = []
+    for index, sentence in enumerate(PAUSED):
+        parts += [decode_audio(piper_wav(sentence, folder / f"{index}.wav")), np.zeros(2 * SAMPLE_RATE, np.float32)]
+    (folder / "paused.wav").write_bytes(encode_wav(np.concatenate(parts), SAMPLE_RATE))
+    return folder / "paused.wav"
 
 
 def _png_data_url(colour: str = "red") -> str:
@@ -105,12 +122,18 @@ def test_transcripts_in_every_format(client, speech):
     assert all(a.start <= b.start for a, b in zip(verbose.words, verbose.words[1:], strict=False))
 
 
-def test_a_streamed_transcript_sends_deltas_then_the_whole_text(client, speech):
-    with speech.open("rb") as audio:
-        events = list(client.audio.transcriptions.create(file=audio, model="whisper-1", stream=True))
-    assert [e.type for e in events][-1] == "transcript.text.done"
-    deltas = "".join(e.delta for e in events if e.type == "transcript.text.delta")
-    assert deltas == events[-1].text and word_error_rate(SAID, deltas) < 0.2
+def test_a_streamed_transcript_sends_each_segment_as_it_is_decoded(client, paused_speech):
+    def transcribe(**options):
+        with paused_speech.open("rb") as audio:
+            return client.audio.transcriptions.create(file=audio, model="whisper-1", **options)
+
+    events = list(transcribe(stream=True))
+    assert [e.type for e in events] == ["transcript.text.delta"] * (len(events) - 1) + ["transcript.text.done"]
+    deltas = [e.delta for e in events[:-1]]
+    assert len(deltas) >= 3 and "".join(deltas) == events[-1].text
+    assert word_error_rate(" ".join(PAUSED), events[-1].text) < 0.2
+    # one delta per segment Whisper decoded, the first before the second was decoded
+    assert [d.strip() for d in deltas] == [s.text for s in transcribe(response_format="verbose_json").segments]
 
 
 @pytest.mark.skipif(not espeak_available(), reason="needs espeak-ng")
@@ -121,9 +144,11 @@ def test_speech_in_german_is_translated_to_english(client, tmp_path):
     assert "good morning" in english and "coffee" in english
 
 
-def test_a_corrupt_file_is_a_bad_request_in_our_words(client):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_corrupt_file_is_a_bad_request_in_our_words(client, stream):
     with pytest.raises(openai.BadRequestError) as refused:
-        client.audio.transcriptions.create(file=("note.wav", b"RIFF\x00\x00not audio at all"), model="whisper-1")
+        client.audio.transcriptions.create(file=("note.wav", b"RIFF\x00\x00not audio at all"), model="whisper-1",
+                                           stream=stream)
     message = refused.value.body["message"]
     assert message.startswith("The file is") and message.endswith(")."), message
     assert refused.value.body["type"] == "invalid_request_error"
