@@ -45,6 +45,7 @@ from agent.errors import (
 from agent.limits import MB
 from agent.web import openai_shapes as shapes
 from agent.web.api import SSE_MEDIA_TYPE, TurnApi, server_sent_event, storage_status
+from agent.web.openai_admission import Admission, Busy
 from agent.web.openai_auth import Keys, UrlSigner
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,17 @@ class OpenAIRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 check_body(request, path)
-                return await handler(request)
+                return hold_place(request, await handler(request))
+            except BaseException:
+                release_place(request)
+                raise
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await guarded(request)
+            except Busy as e:
+                return error_response(429, str(e), code="too_many_requests",
+                                      headers={"Retry-After": str(e.retry_after)})
             except ApiError as e:
                 return e.response()
             except RequestValidationError as e:
@@ -126,7 +137,37 @@ class OpenAIRoute(APIRoute):
                 log.exception("%s %s failed", request.method, request.url.path)
                 return error_response(500, UNEXPECTED)
 
-        return guarded
+        return answered
+
+
+PLACE = "polychat_place"  # the request's place among its key's requests in progress (request.state)
+
+
+def release_place(request: Request) -> None:
+    place = getattr(request.state, PLACE, None)
+    if place is not None:
+        place.release()
+
+
+def hold_place(request: Request, response: Response) -> Response:
+    """Keep the request's place until its answer is sent: the whole stream, for a streamed one."""
+    place = getattr(request.state, PLACE, None)
+    if place is None:
+        return response
+    if not isinstance(response, StreamingResponse):
+        place.release()
+        return response
+    body = response.body_iterator
+
+    async def streamed() -> AsyncIterator[Any]:
+        try:
+            async for piece in body:
+                yield piece
+        finally:
+            place.release()
+
+    response.body_iterator = streamed()
+    return response
 
 
 def check_body(request: Request, path: str) -> None:
@@ -160,6 +201,7 @@ class OpenAIApi:
         self.settings = turns.settings
         self.keys = Keys(self.settings)
         self.signer = UrlSigner(self.settings.data_dir / "api")
+        self.admission = Admission(self.settings.api_max_waiting)
 
     def owner(self, request: Request) -> str:
         owner, problem = self.keys.owner(request.headers.get("authorization"),
@@ -307,7 +349,14 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     def signed_in(request: Request) -> str:
         return api.owner(request)
 
+    def admitted(request: Request) -> str:
+        """The caller, given a place among its requests in progress (429 when it has too many)."""
+        owner = api.owner(request)
+        setattr(request.state, PLACE, api.admission.enter(owner))
+        return owner
+
     Owner = Annotated[str, Depends(signed_in)]
+    AtTheModels = Annotated[str, Depends(admitted)]  # a request that runs a model
 
     @router.get("/models", response_model=shapes.ModelList)
     def models(owner: Owner) -> dict[str, Any]:
@@ -350,7 +399,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/transcriptions", response_model=shapes.TranscriptionVerbose | shapes.Transcription | str)
     async def transcriptions(
         request: Request,
-        owner: Owner,
+        owner: AtTheModels,
         file: Annotated[UploadFile, File(description="The recording (WAV, MP3, M4A, OGG, WEBM or FLAC).")],
         model: Annotated[str, Form()] = "whisper-1",
         language: Annotated[str | None, Form()] = None,
@@ -367,7 +416,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/translations", response_model=shapes.TranscriptionVerbose | shapes.Transcription | str)
     async def translations(
         request: Request,
-        owner: Owner,
+        owner: AtTheModels,
         file: Annotated[UploadFile, File(description="The recording, in any language Whisper knows.")],
         model: Annotated[str, Form()] = "whisper-1",
         prompt: Annotated[str | None, Form()] = None,
@@ -380,7 +429,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/speech", response_class=Response,
                  responses={200: {"content": {t: {} for t in ("audio/mpeg", "audio/wav", "audio/ogg",
                                                              "audio/flac", "audio/aac", "audio/pcm")}}})
-    async def speech(request: Request, owner: Owner, body: shapes.SpeechRequest) -> Response:
+    async def speech(request: Request, owner: AtTheModels, body: shapes.SpeechRequest) -> Response:
         from agent.web.openai_audio import AudioEncoder
         from tools.speak import SpeakTextTool, list_voices, synthesize_sentences
 
@@ -414,7 +463,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         return StreamingResponse(body_bytes(), media_type=encoder.media_type)
 
     @router.post("/images/generations", response_model=shapes.ImagesResponse)
-    async def images(request: Request, owner: Owner, body: shapes.ImageRequest) -> dict[str, Any]:
+    async def images(request: Request, owner: AtTheModels, body: shapes.ImageRequest) -> dict[str, Any]:
         from tools.imagine import GenerateImageTool
 
         width, height = image_size(body.size)
@@ -440,7 +489,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
     @router.post("/chat/completions", response_model=shapes.ChatCompletion,
                  responses={200: {"content": {SSE_MEDIA_TYPE: {}}}})
-    async def chat(request: Request, owner: Owner, body: shapes.ChatRequest) -> Any:
+    async def chat(request: Request, owner: AtTheModels, body: shapes.ChatRequest) -> Any:
         return await chat_completion(api, request, owner, body)
 
     @router.get("/artifacts/{owner}/{session_id}/{artifact_id}", response_class=FileResponse,

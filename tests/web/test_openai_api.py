@@ -254,6 +254,56 @@ def test_langchain_holds_a_two_turn_conversation(server, client):
     assert second.content.strip() and second.content == caption.choices[0].message.content
 
 
+# --------------------------------------------------------------------------- a key with too much in progress
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(tmp_path_factory: pytest.TempPathFactory):
+    started = ApiServer(tmp_path_factory.mktemp("one-at-a-time"), POLYCHAT_API_KEYS=f"{KEY}, {OTHER_KEY}",
+                        POLYCHAT_API_MAX_WAITING="1")
+    started.start()
+    yield started
+    started.stop()
+
+
+def test_a_key_with_a_request_in_progress_is_told_when_to_retry(one_at_a_time):
+    import threading
+
+    asked = 4
+    start = threading.Barrier(asked)
+    answers: list = []
+
+    def generate() -> None:
+        client = openai.OpenAI(base_url=f"{one_at_a_time.url}/v1", api_key=KEY, max_retries=0)
+        start.wait()
+        try:
+            answers.append(client.images.generate(prompt="a red kite", size="128x128", response_format="b64_json",
+                                                  extra_body={"steps": 100}))
+        except openai.RateLimitError as refused:
+            answers.append(refused)
+
+    workers = [threading.Thread(target=generate) for _ in range(asked)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    refused = [a for a in answers if isinstance(a, openai.RateLimitError)]
+    made = [a for a in answers if not isinstance(a, Exception)]
+    assert len(answers) == asked and refused and made, answers
+    for refusal in refused:
+        assert refusal.body["type"] == "rate_limit_error" and "POLYCHAT_API_MAX_WAITING" in refusal.body["message"]
+        assert int(refusal.response.headers["retry-after"]) >= 1
+    for answer in made:  # every request taken was answered in full
+        with Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))) as image:
+            assert image.size == (128, 128)
+    # the places are given back, a streamed answer's when its stream ends: one request after another is taken
+    client = openai.OpenAI(base_url=f"{one_at_a_time.url}/v1", api_key=KEY, max_retries=0)
+    for _ in range(2):
+        assert client.images.generate(prompt="a kite", size="64x64", extra_body={"steps": STEPS}).data[0].url
+        assert client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.").content
+
+
 # --------------------------------------------------------------------------- the OpenAPI document
 
 schemathesis = pytest.importorskip("schemathesis")
