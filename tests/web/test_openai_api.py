@@ -1,7 +1,8 @@
 """The OpenAI-compatible API, driven by clients none of us wrote: the ``openai`` package and LangChain.
 
 One real ``polychat api`` process on the loopback, tiny profile, offline, with the real
-Whisper base and Piper voice that ship on PyPI, and two API keys.
+Whisper base and Piper voice that ship on PyPI, and two API keys; a second one that takes
+one request of a key's at a time; and ``polychat serve``, which answers the same routes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from server_helpers import ApiServer
+from server_helpers import ApiServer, Server
 from speech_helpers import espeak_available, espeak_wav, piper_available, piper_wav, word_error_rate
 
 openai = pytest.importorskip("openai")
@@ -252,6 +253,25 @@ def test_langchain_holds_a_two_turn_conversation(server, client):
     caption = client.chat.completions.create(model="polychat", messages=[{"role": "user", "content": [
         {"type": "text", "text": "describe the picture"}, {"type": "image_url", "image_url": {"url": picture}}]}])
     assert second.content.strip() and second.content == caption.choices[0].message.content
+
+
+# --------------------------------------------------------------------------- polychat serve
+
+
+def test_polychat_serve_answers_the_openai_api_beside_the_web_ui(tmp_path, speech):
+    web = Server(tmp_path / "serve")  # no keys: open to this machine
+    web.start()
+    try:
+        with urllib.request.urlopen(web.url) as page:  # the web UI
+            assert page.status == 200 and "text/html" in page.headers["content-type"]
+        client = openai.OpenAI(base_url=f"{web.url}/v1", api_key="none", max_retries=0)
+        ids = [model.id for model in client.models.list()]
+        assert ids[0] == "polychat" and "package:whisper-base" in ids
+        with speech.open("rb") as audio:
+            heard = client.audio.transcriptions.create(file=audio, model="whisper-1").text
+        assert word_error_rate(SAID, heard) < 0.2
+    finally:
+        web.stop()
 
 
 # --------------------------------------------------------------------------- a key with too much in progress
