@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -113,7 +114,7 @@ class OpenAIRoute(APIRoute):
                 check_body(request, path)
                 return hold_place(request, await handler(request))
             except BaseException:
-                release_place(request)
+                run_after_answer(request)
                 raise
 
         async def answered(request: Request) -> Response:
@@ -140,22 +141,31 @@ class OpenAIRoute(APIRoute):
         return answered
 
 
-PLACE = "polychat_place"  # the request's place among its key's requests in progress (request.state)
+AFTER = "polychat_after"  # what to do once the request is answered (request.state): give back its place, ...
 
 
-def release_place(request: Request) -> None:
-    place = getattr(request.state, PLACE, None)
-    if place is not None:
-        place.release()
+def when_answered(request: Request, then: Callable[[], None]) -> None:
+    """Run ``then`` once the request's answer is sent (the whole stream, for a streamed one), or it failed."""
+    if not hasattr(request.state, AFTER):
+        setattr(request.state, AFTER, [])
+    getattr(request.state, AFTER).append(then)
+
+
+def run_after_answer(request: Request) -> None:
+    """Do what waits for the answer: now, as there is none (or it is sent)."""
+    pending = getattr(request.state, AFTER, None) or []
+    while pending:
+        then = pending.pop()
+        try:
+            then()
+        except Exception:
+            log.exception("cleaning up after %s failed", request.url.path)
 
 
 def hold_place(request: Request, response: Response) -> Response:
-    """Keep the request's place until its answer is sent: the whole stream, for a streamed one."""
-    place = getattr(request.state, PLACE, None)
-    if place is None:
-        return response
-    if not isinstance(response, StreamingResponse):
-        place.release()
+    """Keep what waits for the answer (the request's place, its folder) until the answer is sent."""
+    if not getattr(request.state, AFTER, None) or not isinstance(response, StreamingResponse):
+        run_after_answer(request)
         return response
     body = response.body_iterator
 
@@ -164,7 +174,7 @@ def hold_place(request: Request, response: Response) -> Response:
             async for piece in body:
                 yield piece
         finally:
-            place.release()
+            run_after_answer(request)
 
     response.body_iterator = streamed()
     return response
@@ -217,6 +227,12 @@ class OpenAIApi:
 
     def new_session(self, owner: str) -> Any:
         return self.turns.open_session(owner, None)
+
+    def one_shot(self, request: Request, owner: str) -> Any:
+        """A conversation for one request whose answer holds all it made: removed once it is answered."""
+        session = self.new_session(owner)
+        when_answered(request, lambda: shutil.rmtree(session.folder, ignore_errors=True))
+        return session
 
     def context(self, session: Any, cancel: threading.Event) -> Any:
         """A tool context over a conversation's artifacts, stopped by ``cancel``."""
@@ -352,7 +368,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     def admitted(request: Request) -> str:
         """The caller, given a place among its requests in progress (429 when it has too many)."""
         owner = api.owner(request)
-        setattr(request.state, PLACE, api.admission.enter(owner))
+        when_answered(request, api.admission.enter(owner).release)
         return owner
 
     Owner = Annotated[str, Depends(signed_in)]
@@ -379,7 +395,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
         tool_class = TranscribeAudioTool if tool_name == "transcribe_audio" else TranslateSpeechTool
         words = "word" in (granularities or [])
-        session = api.new_session(owner)
+        session = api.one_shot(request, owner)
         audio = await api.read_upload(session, file, "audio")
         cancel = threading.Event()
         tool = tool_class(context=api.context(session, cancel))
@@ -433,7 +449,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         from agent.web.openai_audio import AudioEncoder
         from tools.speak import SpeakTextTool, list_voices, synthesize_sentences
 
-        session = api.new_session(owner)
+        session = api.one_shot(request, owner)
         cancel = threading.Event()
         context = api.context(session, cancel)
         text = SpeakTextTool(context=context).check_text(body.input, "input")
@@ -467,7 +483,8 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         from tools.imagine import GenerateImageTool
 
         width, height = image_size(body.size)
-        session = api.new_session(owner)
+        # pictures sent as base64 are the whole answer; those sent as links stay for the links
+        session = api.one_shot(request, owner) if body.response_format == "b64_json" else api.new_session(owner)
         cancel = threading.Event()
         tool = GenerateImageTool(context=api.context(session, cancel))
         made = []

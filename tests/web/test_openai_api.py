@@ -255,6 +255,24 @@ def test_langchain_holds_a_two_turn_conversation(server, client):
     assert second.content.strip() and second.content == caption.choices[0].message.content
 
 
+def test_one_shot_requests_leave_no_conversation_behind(client, server, speech):
+    from agent.web.openai_auth import owner_of
+
+    folders = server.data_dir / "api" / owner_of(KEY)
+    before = set(folders.iterdir())
+    with speech.open("rb") as audio:
+        assert client.audio.transcriptions.create(file=audio, model="whisper-1").text
+    with speech.open("rb") as audio:
+        assert list(client.audio.transcriptions.create(file=audio, model="whisper-1", stream=True))
+    assert client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.").content
+    assert client.images.generate(prompt="a kite", size="64x64", response_format="b64_json",
+                                  extra_body={"steps": STEPS}).data[0].b64_json
+    assert set(folders.iterdir()) == before
+    linked = client.images.generate(prompt="a kite", size="64x64", extra_body={"steps": STEPS}).data[0].url
+    with urllib.request.urlopen(linked) as response:  # a picture sent as a link stays for its link
+        assert response.read()[:4] == b"\x89PNG"
+
+
 # --------------------------------------------------------------------------- polychat serve
 
 
