@@ -21,6 +21,10 @@ ProgressCallback = Callable[[str, int, int], None]
 AudioCallback = Callable[[str, Any, int], None]
 """Called as ``on_audio(words, samples, sample_rate)`` for each sentence as soon as it is spoken."""
 
+TextCallback = Callable[[str], None]
+"""Called as ``on_text(piece)`` with each piece of a tool's text as soon as it exists (a transcript's
+segments as Whisper decodes them); the pieces joined and stripped are the tool's text."""
+
 
 @dataclass
 class ToolContext:
@@ -36,6 +40,7 @@ class ToolContext:
         overrides: one-off model/backend/device per call (CLI ``--model`` etc.).
         cancel: set when the turn is stopped; long work checks it (see ``report``).
         on_audio: receives each spoken sentence as soon as it is made (streamed speech).
+        on_text: receives each piece of the tool's text as soon as it is made (streamed transcripts).
         spoken_chars_left: how many more characters speak_text may say in this turn
             (``max_spoken_chars`` at the start of a conversation turn); None: no limit.
     """
@@ -49,6 +54,7 @@ class ToolContext:
     overrides: dict[str, Any] = field(default_factory=dict)
     cancel: threading.Event | None = None
     on_audio: AudioCallback | None = None
+    on_text: TextCallback | None = None
     spoken_chars_left: int | None = None
 
     def check_cancelled(self) -> None:
@@ -69,6 +75,16 @@ class ToolContext:
         self.check_cancelled()
         if self.progress is not None:
             self.progress(label, done, total)
+
+    def partial_text(self, piece: str) -> None:
+        """Hand out a piece of the text being made, if anyone listens; a cancelled turn stops here.
+
+        Raises:
+            TurnCancelled: the turn's cancel signal is set.
+        """
+        self.check_cancelled()
+        if self.on_text is not None:
+            self.on_text(piece)
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ModelManager.get/use`` from the overrides."""

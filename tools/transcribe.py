@@ -30,7 +30,7 @@ from agent.models import loaders, weights
 from agent.models.backends import Backend, Packaged
 from agent.models.loaders import Bundle
 from agent.media import SAMPLE_RATE, decode_audio
-from tools.base import PolychatTool, ProgressCallback, ToolResult
+from tools.base import PolychatTool, ProgressCallback, TextCallback, ToolResult
 from agent.languages import find_language, language_name
 
 log = logging.getLogger(__name__)
@@ -302,10 +302,13 @@ def run_transformers(
     slot: str,
     report: ProgressCallback,
     prompt: str | None = None,
+    heard: TextCallback | None = None,
 ) -> dict[str, Any]:
     """Transcribe (or translate) with a transformers Whisper model; long audio is decoded window by window.
 
     ``prompt``: text said just before this audio (Whisper's previous-text prompt), or None.
+    ``heard``: called with each kept segment's text (``generate`` decodes the whole recording
+    before any is known, so they all come at its end), or None.
     """
     import torch
 
@@ -365,6 +368,8 @@ def run_transformers(
         doubt = no_speech_prob if start < WINDOW_SECONDS else None
         if piece.strip() and not is_invented(piece, doubt):
             pieces.append(piece)
+            if heard is not None:
+                heard(piece)
             segments.append({"start": round(start, 2), "end": round(end, 2), "text": piece.strip()})
     return {
         "text": "".join(pieces).strip(),
@@ -388,10 +393,13 @@ def run_faster_whisper(
     slot: str,
     report: ProgressCallback,
     prompt: str | None = None,
+    heard: TextCallback | None = None,
 ) -> dict[str, Any]:
     """Transcribe (or translate) with a faster-whisper (CTranslate2) model.
 
     ``prompt``: text said just before this audio (Whisper's ``initial_prompt``), or None.
+    ``heard``: called with each kept segment's text as soon as it is decoded (the text is
+    those pieces joined and stripped), or None.
     """
     model = bundle.model
     multilingual = bool(model.model.is_multilingual)
@@ -413,6 +421,8 @@ def run_faster_whisper(
         if not segment.text.strip() or is_invented(segment.text, segment.no_speech_prob, segment.avg_logprob):
             continue
         pieces.append(segment.text)
+        if heard is not None:
+            heard(segment.text)
         segments.append({"start": round(float(segment.start), 2), "end": round(float(segment.end), 2),
                          "text": segment.text.strip()})
         for word in segment.words or ():
@@ -532,11 +542,12 @@ class _SpeechRecognitionTool(PolychatTool):
                 raise NoSpeechError(no_speech_sentence(artifact.id))
             if _is_faster_whisper(bundle):
                 data = run_faster_whisper(bundle, samples, task=self.task, language=hint, timestamps=timestamps,
-                                          slot=self.name, report=self.context.report, prompt=prompt)
+                                          slot=self.name, report=self.context.report, prompt=prompt,
+                                          heard=self.context.partial_text)
                 data["backend"] = "faster-whisper"
             else:
                 data = run_transformers(bundle, samples, task=self.task, language=hint, slot=self.name,
-                                        report=self.context.report, prompt=prompt)
+                                        report=self.context.report, prompt=prompt, heard=self.context.partial_text)
                 data["backend"] = "transformers"
         self.context.report(PROGRESS_LABEL, total_seconds, total_seconds)
         log.debug("%s: %s, %.1f s, %d segments", self.name, data["language"], data["duration"], len(data["segments"]))

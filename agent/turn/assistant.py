@@ -100,8 +100,9 @@ class Assistant:
             if not self._chat_loaded:
                 from agent.turn.chat import load_chat_model
 
+                models = self.models.bound(self.settings) if hasattr(self.models, "bound") else self.models
                 try:
-                    self._chat_model = load_chat_model(self.settings, self.models)
+                    self._chat_model = load_chat_model(self.settings, models)
                 except PolychatError as e:
                     log.warning("%s", e)
                     self._chat_model = None
@@ -118,6 +119,7 @@ class Assistant:
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
         transcript: str | None = None,
+        client_tools: Any = None,
     ) -> Iterator[TurnEvent]:
         """Answer one turn of ``session``, yielding its events as they happen; ``done`` is last.
 
@@ -137,6 +139,8 @@ class Assistant:
             transcript: the voice note's words when they are already known (transcribed
                 while the person spoke, ``agent.voice``): the turn does not transcribe
                 it again. Empty: nothing was heard.
+            client_tools: tools the client runs itself (``agent.turn.chat.ClientTools``):
+                offered to the chat model, its calls of them end the turn (``Reply.tool_calls``).
 
         Raises:
             LimitError: the message is longer than ``max_message_chars`` (nothing was started).
@@ -145,7 +149,8 @@ class Assistant:
         """
         cancel = cancel if cancel is not None else threading.Event()
         events: queue.Queue[Any] = queue.Queue()
-        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, events.put, transcript)
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, events.put, transcript,
+                             client_tools)
         try:
             while True:
                 event = events.get()
@@ -169,6 +174,7 @@ class Assistant:
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
         transcript: str | None = None,
+        client_tools: Any = None,
     ) -> AsyncIterator[TurnEvent]:
         """:meth:`stream` for asyncio code (the browser, the HTTP API): the same events.
 
@@ -184,7 +190,8 @@ class Assistant:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
                 loop.call_soon_threadsafe(events.put_nowait, item)
 
-        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, hand_over, transcript)
+        worker = self._start(session, text, attachments, voice, tool_defaults, cancel, hand_over, transcript,
+                             client_tools)
         try:
             while True:
                 event = await events.get()
@@ -207,6 +214,7 @@ class Assistant:
         cancel: threading.Event,
         emit: Callable[[Any], None],
         transcript: str | None = None,
+        client_tools: Any = None,
     ) -> threading.Thread:
         """Start a turn in its own thread; its events, then any error, then ``_FINISHED`` go to ``emit``.
 
@@ -216,7 +224,8 @@ class Assistant:
         from agent.limits import check_message
 
         check_message(text, self.settings)
-        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit, transcript)
+        turn = _Turn(self, session, text, list(attachments or []), voice, tool_defaults, cancel, emit, transcript,
+                     client_tools)
 
         def work() -> None:
             try:
@@ -245,6 +254,7 @@ class Assistant:
         tool_defaults: dict[str, dict[str, Any]] | None = None,
         cancel: threading.Event | None = None,
         transcript: str | None = None,
+        client_tools: Any = None,
     ) -> Reply:
         """Answer one turn and return the whole reply: :meth:`stream`, collected.
 
@@ -254,7 +264,8 @@ class Assistant:
         """
         reply: Reply | None = None
         events = self.stream(
-            session, text, attachments, voice=voice, tool_defaults=tool_defaults, cancel=cancel, transcript=transcript
+            session, text, attachments, voice=voice, tool_defaults=tool_defaults, cancel=cancel, transcript=transcript,
+            client_tools=client_tools,
         )
         for event in events:
             if isinstance(event, StepProgress) and progress is not None:
@@ -328,6 +339,7 @@ class _Turn:
         cancel: threading.Event,
         emit: Callable[[TurnEvent], None],
         transcript: str | None = None,
+        client_tools: Any = None,
     ) -> None:
         from tools import default_tools
         from tools.base import ToolContext
@@ -335,6 +347,8 @@ class _Turn:
         self.assistant, self.session, self.settings = assistant, session, assistant.settings
         self.text, self.attachments, self.cancel, self.emit = text, attachments, cancel, emit
         self.known_transcript = transcript  # the voice note's words, heard while it was spoken
+        self.client_tools = client_tools  # tools the client runs (ClientTools), or None
+        self.client_calls: list[dict[str, Any]] = []  # the chat model's calls of them
         self.voice = voice or (not text.strip() and any(a.kind == "audio" for a in attachments))
         self.number = 0  # known once the turn holds its conversation (see run)
         models = assistant.models
@@ -400,6 +414,7 @@ class _Turn:
             turn=self.number,
             transcript=self.transcript,
             cancelled=cancelled,
+            tool_calls=self.client_calls,
         )
         try:
             self._remember(reply)
@@ -410,6 +425,10 @@ class _Turn:
     def _flow(self) -> None:
         from agent.router import route
 
+        if self.client_tools is not None and self.client_tools.follow_up:  # the client ran the calls
+            self.emit(PlanMade([], True, None))
+            self._converse()
+            return
         audios = [a for a in self.attachments if a.kind == "audio"]
         if not self.text.strip() and audios:  # a voice note: its words are what was said
             heard = self._transcribe(audios[0])
@@ -488,13 +507,21 @@ class _Turn:
             self.user_text,
         )
         known = ", ".join(a.describe() for a in self.session.artifacts.all()) or "none yet"
-        bound = offer_tools(model, list(self.tools.values()), messages,
-                            prompts.load("tool_selection.txt").format(artifacts=known))
+        client = self.client_tools
+        offered = [*self.tools.values(), *(client.tools if client is not None else [])]
+        bound = offer_tools(model, offered, messages, prompts.load("tool_selection.txt").format(artifacts=known))
+        if client is not None:
+            messages.extend(client.follow_up)
         self.reply.begin()
         answer = stream_answer(bound, messages, self.reply.stream, self.cancel)
         if answer is None:
             self.reply.add(describe_capabilities())
             return
+        if client is not None:  # the client runs these and sends back what they gave
+            self.client_calls = [{"id": c["id"], "name": c["name"], "args": c["args"]}
+                                 for c in answer.tool_calls or [] if c["name"] in client.names]
+            if self.client_calls:
+                return
         calls = [c for c in (answer.tool_calls or []) if c["name"] in self.tools]
         if not calls:
             return

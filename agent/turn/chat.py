@@ -15,6 +15,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -145,6 +146,11 @@ class LocalChatModel(BaseChatModel):
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any) -> LocalChatModel:
         return self.model_copy(update={"tools_schema": [convert_to_openai_tool(t) for t in tools]})
+
+    def can_call_tools(self) -> bool:
+        """Whether the model's chat template shows it tools (Qwen2.5's does; a plain ChatML one does not)."""
+        with self.manager.use("chat") as bundle:
+            return "tools" in str(getattr(bundle.processor, "chat_template", None) or "")
 
     def _inputs(self, tokenizer: Any, messages: list[BaseMessage], device: str) -> dict[str, Any]:
         template_kwargs: dict[str, Any] = {"add_generation_prompt": True, "return_tensors": "pt", "return_dict": True}
@@ -278,6 +284,40 @@ def load_chat_model(settings: Settings, manager: Any) -> BaseChatModel | None:
         log.info("No chat model on this machine (%s); conversation replies list the tools.", choice.source)
         return None
     return LocalChatModel(manager=manager)
+
+
+def can_call_tools(model: BaseChatModel | None) -> bool:
+    """Whether a chat model can be offered tools: a local one whose chat template shows them,
+    a server's (Ollama, OpenAI-compatible) or any other that binds them."""
+    if model is None:
+        return False
+    check = getattr(model, "can_call_tools", None)
+    if callable(check):
+        return bool(check())
+    try:
+        model.bind_tools([])
+    except (NotImplementedError, AttributeError):
+        return False
+    return True
+
+
+@dataclass
+class ClientTools:
+    """Tools the client runs itself (OpenAI's ``tools``), offered to the chat model beside polychat's.
+
+    Attributes:
+        tools: their OpenAI function definitions (``{"type": "function", "function": {...}}``).
+        follow_up: the chat model's earlier calls of them in this turn (``AIMessage`` with
+            ``tool_calls``) and what the client's runs gave (``ToolMessage``): the turn then
+            goes on from there instead of being routed again.
+    """
+
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    follow_up: list[BaseMessage] = field(default_factory=list)
+
+    @property
+    def names(self) -> set[str]:
+        return {t.get("function", {}).get("name") for t in self.tools if isinstance(t, dict)} - {None}
 
 
 def safe_invoke(model: BaseChatModel, messages: list[BaseMessage]) -> AIMessage | None:

@@ -46,6 +46,8 @@ class Reply:
         turn: the turn's number in its session.
         transcript: the voice note's transcript, when the turn was one.
         cancelled: the turn was stopped before it finished; the rest is what was delivered.
+        tool_calls: the chat model's calls of tools the client runs itself (``ClientTools``),
+            as ``{"id", "name", "args"}``; the turn ends with them.
     """
 
     text: str
@@ -56,6 +58,7 @@ class Reply:
     turn: int = 0
     transcript: str = ""
     cancelled: bool = False
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def images(self) -> list[Artifact]:
@@ -80,6 +83,8 @@ class Reply:
             shape["transcript"] = self.transcript
         if self.cancelled:
             shape["cancelled"] = True
+        if self.tool_calls:
+            shape["tool_calls"] = self.tool_calls
         return shape
 
 

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,6 +46,7 @@ from agent.errors import (
 from agent.limits import MB
 from agent.web import openai_shapes as shapes
 from agent.web.api import SSE_MEDIA_TYPE, TurnApi, server_sent_event, storage_status
+from agent.web.openai_admission import Admission, Busy
 from agent.web.openai_auth import Keys, UrlSigner
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,17 @@ class OpenAIRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 check_body(request, path)
-                return await handler(request)
+                return hold_place(request, await handler(request))
+            except BaseException:
+                run_after_answer(request)
+                raise
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await guarded(request)
+            except Busy as e:
+                return error_response(429, str(e), code="too_many_requests",
+                                      headers={"Retry-After": str(e.retry_after)})
             except ApiError as e:
                 return e.response()
             except RequestValidationError as e:
@@ -126,7 +138,46 @@ class OpenAIRoute(APIRoute):
                 log.exception("%s %s failed", request.method, request.url.path)
                 return error_response(500, UNEXPECTED)
 
-        return guarded
+        return answered
+
+
+AFTER = "polychat_after"  # what to do once the request is answered (request.state): give back its place, ...
+
+
+def when_answered(request: Request, then: Callable[[], None]) -> None:
+    """Run ``then`` once the request's answer is sent (the whole stream, for a streamed one), or it failed."""
+    if not hasattr(request.state, AFTER):
+        setattr(request.state, AFTER, [])
+    getattr(request.state, AFTER).append(then)
+
+
+def run_after_answer(request: Request) -> None:
+    """Do what waits for the answer: now, as there is none (or it is sent)."""
+    pending = getattr(request.state, AFTER, None) or []
+    while pending:
+        then = pending.pop()
+        try:
+            then()
+        except Exception:
+            log.exception("cleaning up after %s failed", request.url.path)
+
+
+def hold_place(request: Request, response: Response) -> Response:
+    """Keep what waits for the answer (the request's place, its folder) until the answer is sent."""
+    if not getattr(request.state, AFTER, None) or not isinstance(response, StreamingResponse):
+        run_after_answer(request)
+        return response
+    body = response.body_iterator
+
+    async def streamed() -> AsyncIterator[Any]:
+        try:
+            async for piece in body:
+                yield piece
+        finally:
+            run_after_answer(request)
+
+    response.body_iterator = streamed()
+    return response
 
 
 def check_body(request: Request, path: str) -> None:
@@ -160,6 +211,7 @@ class OpenAIApi:
         self.settings = turns.settings
         self.keys = Keys(self.settings)
         self.signer = UrlSigner(self.settings.data_dir / "api")
+        self.admission = Admission(self.settings.api_max_waiting)
 
     def owner(self, request: Request) -> str:
         owner, problem = self.keys.owner(request.headers.get("authorization"),
@@ -175,6 +227,12 @@ class OpenAIApi:
 
     def new_session(self, owner: str) -> Any:
         return self.turns.open_session(owner, None)
+
+    def one_shot(self, request: Request, owner: str) -> Any:
+        """A conversation for one request whose answer holds all it made: removed once it is answered."""
+        session = self.new_session(owner)
+        when_answered(request, lambda: shutil.rmtree(session.folder, ignore_errors=True))
+        return session
 
     def context(self, session: Any, cancel: threading.Event) -> Any:
         """A tool context over a conversation's artifacts, stopped by ``cancel``."""
@@ -246,6 +304,58 @@ async def thread_stream(work: Callable[[Callable[[Any], None]], None], cancel: t
         cancel.set()
 
 
+async def streamed_transcript(request: Request, context: Any, work: Callable[[], Any],
+                              cancel: threading.Event) -> Response:
+    """A transcript as OpenAI's server-sent events: a delta as each segment is decoded, then ``done``.
+
+    Whatever fails before the first segment (a corrupt file, no speech) is answered with its
+    status; after it, as an ``error`` event (the status line is gone).
+    """
+    def run(emit: Callable[[Any], None]) -> None:
+        context.on_text = emit
+        emit(work())
+
+    events = thread_stream(run, cancel)
+    waiting = asyncio.ensure_future(anext(events))
+    while not (await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS))[0]:
+        if await request.is_disconnected():
+            cancel.set()
+            with contextlib.suppress(BaseException):
+                await waiting
+            raise TurnCancelled()
+    first = waiting.result()
+
+    async def body() -> AsyncIterator[str]:
+        sent = heard = ""
+        item = first
+        try:
+            while True:
+                if isinstance(item, str):  # a segment's words: the delta is what the stripped text gained
+                    heard += item
+                    delta = heard.strip()[len(sent):]
+                    if delta:
+                        sent += delta
+                        yield server_sent_event(*shapes.transcript_delta(delta))
+                else:  # the tool's result
+                    text = item.data.get("text", "")
+                    rest = text[len(sent):] if text.startswith(sent) else ""
+                    if rest:
+                        yield server_sent_event(*shapes.transcript_delta(rest))
+                    yield server_sent_event(*shapes.transcript_done(text))
+                item = await anext(events)
+        except StopAsyncIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - said in the stream
+            message = polychat_error(e).message if isinstance(e, (PolychatError, OSError)) else UNEXPECTED
+            if not isinstance(e, (PolychatError, OSError)):
+                log.exception("a streamed transcript failed")
+            yield server_sent_event("error", shapes.error_body(500, message))
+        finally:
+            await events.aclose()  # a client gone mid-stream stops the decoding
+
+    return StreamingResponse(body(), media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
+
+
 def build_openai_router(api: OpenAIApi) -> APIRouter:
     """The ``/v1`` routes over one ``OpenAIApi``."""
     from agent.web.openai_chat import chat_completion
@@ -255,7 +365,14 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     def signed_in(request: Request) -> str:
         return api.owner(request)
 
+    def admitted(request: Request) -> str:
+        """The caller, given a place among its requests in progress (429 when it has too many)."""
+        owner = api.owner(request)
+        when_answered(request, api.admission.enter(owner).release)
+        return owner
+
     Owner = Annotated[str, Depends(signed_in)]
+    AtTheModels = Annotated[str, Depends(admitted)]  # a request that runs a model
 
     @router.get("/models", response_model=shapes.ModelList)
     def models(owner: Owner) -> dict[str, Any]:
@@ -278,7 +395,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
         tool_class = TranscribeAudioTool if tool_name == "transcribe_audio" else TranslateSpeechTool
         words = "word" in (granularities or [])
-        session = api.new_session(owner)
+        session = api.one_shot(request, owner)
         audio = await api.read_upload(session, file, "audio")
         cancel = threading.Event()
         tool = tool_class(context=api.context(session, cancel))
@@ -287,10 +404,9 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         def work() -> Any:
             return tool.execute(audio=audio.id, language=language or None, timestamps=timestamps, prompt=prompt)
 
-        result = await until_done(request, work, cancel)
         if stream:
-            events = "".join(server_sent_event(name, data) for name, data in shapes.transcript_events(result.data))
-            return Response(events, media_type=SSE_MEDIA_TYPE, headers=STREAM_HEADERS)
+            return await streamed_transcript(request, tool.context, work, cancel)
+        result = await until_done(request, work, cancel)
         body, media_type = shapes.transcript_body(result.data, response_format, words=words)
         return Response(body, media_type=media_type)
 
@@ -299,7 +415,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/transcriptions", response_model=shapes.TranscriptionVerbose | shapes.Transcription | str)
     async def transcriptions(
         request: Request,
-        owner: Owner,
+        owner: AtTheModels,
         file: Annotated[UploadFile, File(description="The recording (WAV, MP3, M4A, OGG, WEBM or FLAC).")],
         model: Annotated[str, Form()] = "whisper-1",
         language: Annotated[str | None, Form()] = None,
@@ -316,7 +432,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/translations", response_model=shapes.TranscriptionVerbose | shapes.Transcription | str)
     async def translations(
         request: Request,
-        owner: Owner,
+        owner: AtTheModels,
         file: Annotated[UploadFile, File(description="The recording, in any language Whisper knows.")],
         model: Annotated[str, Form()] = "whisper-1",
         prompt: Annotated[str | None, Form()] = None,
@@ -329,11 +445,11 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
     @router.post("/audio/speech", response_class=Response,
                  responses={200: {"content": {t: {} for t in ("audio/mpeg", "audio/wav", "audio/ogg",
                                                              "audio/flac", "audio/aac", "audio/pcm")}}})
-    async def speech(request: Request, owner: Owner, body: shapes.SpeechRequest) -> Response:
+    async def speech(request: Request, owner: AtTheModels, body: shapes.SpeechRequest) -> Response:
         from agent.web.openai_audio import AudioEncoder
         from tools.speak import SpeakTextTool, list_voices, synthesize_sentences
 
-        session = api.new_session(owner)
+        session = api.one_shot(request, owner)
         cancel = threading.Event()
         context = api.context(session, cancel)
         text = SpeakTextTool(context=context).check_text(body.input, "input")
@@ -363,11 +479,12 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         return StreamingResponse(body_bytes(), media_type=encoder.media_type)
 
     @router.post("/images/generations", response_model=shapes.ImagesResponse)
-    async def images(request: Request, owner: Owner, body: shapes.ImageRequest) -> dict[str, Any]:
+    async def images(request: Request, owner: AtTheModels, body: shapes.ImageRequest) -> dict[str, Any]:
         from tools.imagine import GenerateImageTool
 
         width, height = image_size(body.size)
-        session = api.new_session(owner)
+        # pictures sent as base64 are the whole answer; those sent as links stay for the links
+        session = api.one_shot(request, owner) if body.response_format == "b64_json" else api.new_session(owner)
         cancel = threading.Event()
         tool = GenerateImageTool(context=api.context(session, cancel))
         made = []
@@ -389,7 +506,7 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
     @router.post("/chat/completions", response_model=shapes.ChatCompletion,
                  responses={200: {"content": {SSE_MEDIA_TYPE: {}}}})
-    async def chat(request: Request, owner: Owner, body: shapes.ChatRequest) -> Any:
+    async def chat(request: Request, owner: AtTheModels, body: shapes.ChatRequest) -> Any:
         return await chat_completion(api, request, owner, body)
 
     @router.get("/artifacts/{owner}/{session_id}/{artifact_id}", response_class=FileResponse,

@@ -38,7 +38,13 @@ FOREIGN_URL = (
     "put the image into the message as a data: URL (base64)."
 )
 NOT_BASE64 = "The {what} is not valid base64; encode the file's bytes with base64."
-LAST_NOT_USER = "The last message must be the user's (role 'user'); add the message to answer."
+LAST_NOT_USER = ("The last message must be the user's (role 'user'), or the results of the tools called after it "
+                 "(role 'tool'); add the message to answer.")
+NO_TOOL_CALLING = (
+    "The chat model here cannot call tools; set POLYCHAT_CHAT_MODEL to one that can (such as "
+    "Qwen/Qwen2.5-0.5B-Instruct) or POLYCHAT_CHAT_URL to an Ollama or OpenAI-compatible server, "
+    "or send the request without tools."
+)
 NOTHING_SENT = "The last message has no text, image or audio; send some."
 
 
@@ -136,16 +142,68 @@ class Reader:
         return said
 
 
-def conversation(api: OpenAIApi, request: Request, owner: str, body: shapes.ChatRequest) -> tuple[Any, str, list[Any]]:
-    """A new conversation holding the earlier messages as its history: (it, the words, the attachments)."""
+def _words(content: Any) -> str:
+    """A message's text, whether a string or a list of text parts."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return "\n".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and p.get("type") == "text")
+
+
+def tool_follow_up(messages: list[shapes.ChatMessage]) -> list[Any]:
+    """The messages after the last user message, the chat model's calls and the client's results,
+    as LangChain messages; empty when there are none.
+
+    Raises:
+        ApiError: anything else comes after the last user message.
+    """
+    import json
+
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    from agent.web.openai_api import ApiError
+
+    follow_up: list[Any] = []
+    for message in messages:
+        extra = message.model_extra or {}
+        if message.role == "assistant" and extra.get("tool_calls"):
+            calls = []
+            for call in extra["tool_calls"]:
+                function = call.get("function") if isinstance(call, dict) else None
+                if not isinstance(function, dict) or not isinstance(call.get("id"), str):
+                    raise ApiError(400, "Each of an assistant message's tool_calls needs an id and a function with "
+                                        "a name and arguments; send them back as they came.", param="messages")
+                try:
+                    args = json.loads(function.get("arguments") or "{}")
+                except (TypeError, json.JSONDecodeError) as e:
+                    raise ApiError(400, "A tool call's arguments are not JSON; send them back as they came.",
+                                   param="messages") from e
+                calls.append({"name": str(function.get("name")), "args": args if isinstance(args, dict) else {},
+                              "id": call["id"], "type": "tool_call"})
+            follow_up.append(AIMessage(content=_words(message.content), tool_calls=calls))
+        elif message.role == "tool" and isinstance(extra.get("tool_call_id"), str):
+            follow_up.append(ToolMessage(content=_words(message.content), tool_call_id=extra["tool_call_id"]))
+        elif message.role not in ("system", "developer"):
+            raise ApiError(400, LAST_NOT_USER, param="messages")
+    if follow_up and not isinstance(follow_up[-1], ToolMessage):
+        raise ApiError(400, LAST_NOT_USER, param="messages")
+    return follow_up
+
+
+def conversation(api: OpenAIApi, request: Request, owner: str,
+                 body: shapes.ChatRequest) -> tuple[Any, str, list[Any], list[Any]]:
+    """A new conversation holding the earlier messages as its history: (it, the words, the attachments,
+    the tool calls and results that follow the last user message)."""
     from agent.limits import check_message, check_upload_sizes, uploaded_bytes
     from agent.turn.session import TurnRecord
     from agent.web.openai_api import ApiError
 
     reader = Reader(api, request, owner)
-    messages = [m for m in body.messages if m.role in ("user", "assistant")]
-    if not messages or messages[-1].role != "user":
+    last_user = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=None)
+    if last_user is None:
         raise ApiError(400, LAST_NOT_USER, param="messages")
+    follow_up = tool_follow_up(body.messages[last_user + 1:])
+    messages = [m for m in body.messages[:last_user + 1] if m.role in ("user", "assistant")]
     last = reader.message(messages[-1])
     check_message(last.text, api.settings)
     if not last.text.strip() and not last.media:
@@ -166,7 +224,7 @@ def conversation(api: OpenAIApi, request: Request, owner: str, body: shapes.Chat
     sizes = [len(m.data) for m in last.media]
     check_upload_sizes(sizes, api.settings, stored=uploaded_bytes(session.artifacts))
     attachments = [session.attach(m.data, name=m.name, kind=m.kind) for m in last.media]
-    return session, last.text, attachments
+    return session, last.text, attachments, follow_up
 
 
 def _remember(session: Any, asked: Said, answered: Said, record_type: Any) -> None:
@@ -221,13 +279,39 @@ def extension(api: OpenAIApi, request: Request, owner: str, session: Any, reply:
     }
 
 
+async def client_tools(api: OpenAIApi, body: shapes.ChatRequest, follow_up: list[Any]) -> Any:
+    """The client's tools and its runs of them (``ClientTools``), or None when it sent none.
+
+    Raises:
+        ApiError: it sent tools, but the chat model cannot call tools (400, saying how to get one that can).
+    """
+    import asyncio
+
+    from agent.turn.chat import ClientTools, can_call_tools
+    from agent.web.openai_api import ApiError
+
+    tools = [t for t in body.tools or [] if isinstance(t, dict)]
+    if not tools and not follow_up:
+        return None
+    for tool in tools:
+        function = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(function, dict) or not function.get("name"):
+            raise ApiError(400, "Each tool must be {'type': 'function', 'function': {'name': ..., 'parameters': "
+                                "...}}; polychat calls only functions.", param="tools")
+    model = await asyncio.to_thread(lambda: api.turns.assistant.chat_model)
+    if not await asyncio.to_thread(can_call_tools, model):
+        raise ApiError(400, NO_TOOL_CALLING, param="tools")
+    return ClientTools(tools, follow_up)
+
+
 async def chat_completion(api: OpenAIApi, request: Request, owner: str, body: shapes.ChatRequest) -> Any:
     """Answer a chat completion request: a completion, or its chunks as server-sent events."""
     from agent.turn.events import TextDelta, TurnDone
     from agent.web.api import upload_failure
     from agent.web.openai_api import STREAM_HEADERS, ApiError, until_done
 
-    session, text, attachments = conversation(api, request, owner, body)
+    session, text, attachments, follow_up = conversation(api, request, owner, body)
+    client = await client_tools(api, body, follow_up)
     voice = "audio" in (body.modalities or [])
     fmt = body.audio.format if body.audio is not None else "wav"
     completion_id = "chatcmpl-" + secrets.token_hex(12)
@@ -236,19 +320,21 @@ async def chat_completion(api: OpenAIApi, request: Request, owner: str, body: sh
 
     if not body.stream:
         reply = await until_done(request, lambda: assistant.respond(session, text, attachments, voice=voice,
-                                                                    cancel=cancel), cancel)
+                                                                    cancel=cancel, client_tools=client), cancel)
         problem = upload_failure(reply)
         if problem:
             raise ApiError(422, problem)
         audio = spoken_answer(reply, fmt) if voice else None
         return shapes.completion(completion_id, body.model, answer_text(api, request, owner, session, reply),
-                                 audio=audio, extra=extension(api, request, owner, session, reply))
+                                 audio=audio, extra=extension(api, request, owner, session, reply),
+                                 calls=reply.tool_calls)
 
     async def chunks() -> Any:
         sent = ""
         yield shapes.data_event(shapes.chunk(completion_id, body.model, {"role": "assistant", "content": ""}))
         try:
-            async for event in assistant.astream(session, text, attachments, voice=voice, cancel=cancel):
+            async for event in assistant.astream(session, text, attachments, voice=voice, cancel=cancel,
+                                                 client_tools=client):
                 if isinstance(event, TextDelta):
                     sent += event.text
                     yield shapes.data_event(shapes.chunk(completion_id, body.model, {"content": event.text}))
@@ -260,7 +346,11 @@ async def chat_completion(api: OpenAIApi, request: Request, owner: str, body: sh
                     audio = spoken_answer(event.reply, fmt) if voice else None
                     if audio is not None:
                         yield shapes.data_event(shapes.chunk(completion_id, body.model, {"audio": audio}))
-                    last = shapes.chunk(completion_id, body.model, {}, "stop")
+                    calls = event.reply.tool_calls
+                    if calls:
+                        yield shapes.data_event(shapes.chunk(completion_id, body.model,
+                                                             {"tool_calls": shapes.tool_calls(calls, indexed=True)}))
+                    last = shapes.chunk(completion_id, body.model, {}, "tool_calls" if calls else "stop")
                     last["polychat"] = extension(api, request, owner, session, event.reply)
                     yield shapes.data_event(last)
         except Exception as e:  # noqa: BLE001 - said in the stream: its status line is gone

@@ -153,15 +153,14 @@ def transcript_body(data: dict[str, Any], response_format: str, *, words: bool =
     return json.dumps({"text": data.get("text", "")}, ensure_ascii=False), "application/json"
 
 
-def transcript_events(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The transcript as OpenAI's streamed events: one delta per segment, then ``done``."""
-    events = []
-    pieces = [s["text"] for s in data.get("segments") or []] or [data.get("text", "")]
-    for index, piece in enumerate(pieces):
-        delta = piece if index == 0 else f" {piece}"
-        events.append(("transcript.text.delta", {"type": "transcript.text.delta", "delta": delta}))
-    events.append(("transcript.text.done", {"type": "transcript.text.done", "text": data.get("text", "")}))
-    return events
+def transcript_delta(delta: str) -> tuple[str, dict[str, Any]]:
+    """One streamed piece of a transcript (OpenAI's ``transcript.text.delta`` event)."""
+    return "transcript.text.delta", {"type": "transcript.text.delta", "delta": delta}
+
+
+def transcript_done(text: str) -> tuple[str, dict[str, Any]]:
+    """The end of a streamed transcript, with its whole text (``transcript.text.done``)."""
+    return "transcript.text.done", {"type": "transcript.text.done", "text": text}
 
 
 # --------------------------------------------------------------------------- speech
@@ -240,6 +239,8 @@ class ChatRequest(BaseModel):
     audio: AudioOptions | None = None
     n: int = Field(default=1, ge=1, le=1)
     user: str | None = None
+    tools: list[dict[str, Any]] | None = Field(
+        default=None, description="Functions the client runs itself; the chat model may call them.")
 
 
 class ChatCompletion(BaseModel):
@@ -252,20 +253,33 @@ class ChatCompletion(BaseModel):
     usage: dict[str, int] | None = None
 
 
+def tool_calls(calls: list[dict[str, Any]], *, indexed: bool = False) -> list[dict[str, Any]]:
+    """The chat model's calls of the client's tools as OpenAI's ``tool_calls`` (with ``index`` in chunks)."""
+    shaped = []
+    for index, call in enumerate(calls):
+        entry = {"id": call["id"], "type": "function",
+                 "function": {"name": call["name"], "arguments": json.dumps(call["args"], ensure_ascii=False)}}
+        shaped.append({"index": index, **entry} if indexed else entry)
+    return shaped
+
+
 def completion(
     completion_id: str, model: str, content: str, *, audio: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A whole chat completion answering with ``content`` (and spoken ``audio``)."""
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    """A whole chat completion answering with ``content`` (and spoken ``audio``, or ``calls`` for the client)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content or (None if calls else ""), "refusal": None}
     if audio is not None:
         message["audio"] = audio
+    if calls:
+        message["tool_calls"] = tool_calls(calls)
     body = {
         "id": completion_id,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop",
+                     "logprobs": None}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
     if extra:

@@ -135,13 +135,24 @@ def test_faster_whisper_drops_invented_segments_and_their_words() -> None:
                 segment(6.0, " Subtitles by the Amara.org community", 0.1, -0.3),
                 segment(8.0, " See you next week.", 0.02, -0.25)]
     info = SimpleNamespace(language="en", language_probability=0.97, duration=10.0)
+    happened = []
+
+    def decoding():  # faster-whisper decodes each segment as it is asked for the next
+        for made in segments:
+            happened.append(f"decoded {made.start:g}")
+            yield made
+
     engine = SimpleNamespace(model=SimpleNamespace(is_multilingual=True), supported_languages=["en"],
-                             transcribe=lambda audio, **kwargs: (iter(segments), info))
+                             transcribe=lambda audio, **kwargs: (decoding(), info))
     data = run_faster_whisper(SimpleNamespace(model=engine), np.zeros(160), task="transcribe", language=None,
-                              timestamps=True, slot="transcribe_audio", report=lambda *a: None)
+                              timestamps=True, slot="transcribe_audio", report=lambda *a: None,
+                              heard=lambda piece: happened.append(f"heard{piece}"))
     assert data["text"] == "Good morning everyone. See you next week."
     assert [s["text"] for s in data["segments"]] == ["Good morning everyone.", "See you next week."]
     assert [w["word"] for w in data["words"]] == ["Good", "See"]
+    # each kept segment is handed out as soon as it is decoded, before the next is decoded
+    assert happened == ["decoded 0", "heard Good morning everyone.", "decoded 2", "decoded 4", "decoded 6",
+                        "decoded 8", "heard See you next week."]
 
 
 # ------------------------------------------------------------------------------ tiny profile
@@ -457,6 +468,9 @@ def test_long_recording_keeps_speech_after_30_seconds(real_context, speech_dir) 
         parts.append(decode_audio(espeak_wav(sentence, speech_dir / f"part-{index}.wav")))
         parts.append(np.zeros(14 * SAMPLE_RATE, dtype=np.float32))  # 14 s of silence after each
     artifact = real_context.artifacts.add_audio(np.concatenate(parts), SAMPLE_RATE)
+    happened = []
+    real_context.progress = lambda label, done, total: happened.append(("progress", done, total))
+    real_context.on_text = lambda piece: happened.append(("text", piece))
     result = TranscribeAudioTool(context=real_context).execute(audio=artifact.id, timestamps=True)
 
     data = result.data
@@ -465,6 +479,14 @@ def test_long_recording_keeps_speech_after_30_seconds(real_context, speech_dir) 
     last = data["segments"][-1]
     assert last["start"] > 30 and "week" in last["text"].lower(), data["segments"]
     assert "morning" in data["text"].lower() and "weather" in data["text"].lower()
+    # each segment's words are handed out as it is decoded: before the next segment's progress,
+    # and all before the last report (the model done); joined, they are the transcript
+    pieces = [event[1] for event in happened if event[0] == "text"]
+    assert len(pieces) == len(data["segments"]) >= 3
+    assert "".join(pieces).strip() == data["text"]
+    total = happened[-1][2]
+    assert happened[-1] == ("progress", total, total) and happened[-2][0] == "text"
+    assert all(happened[i - 1][0] == "progress" for i, event in enumerate(happened) if event[0] == "text"), happened
 
 
 def seeded_noise(seconds: float, seed: int, loudness: float) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The OpenAI-compatible API, driven by clients none of us wrote: the ``openai`` package and LangChain.
 
 One real ``polychat api`` process on the loopback, tiny profile, offline, with the real
-Whisper base and Piper voice that ship on PyPI, and two API keys.
+Whisper base and Piper voice that ship on PyPI, and two API keys; a second one that takes
+one request of a key's at a time; and ``polychat serve``, which answers the same routes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from server_helpers import ApiServer
+from server_helpers import ApiServer, Server
 from speech_helpers import espeak_available, espeak_wav, piper_available, piper_wav, word_error_rate
 
 openai = pytest.importorskip("openai")
@@ -24,6 +25,8 @@ pytestmark = [pytest.mark.real_weights, pytest.mark.slow]
 
 KEY, OTHER_KEY = "sk-test-one", "sk-test-two"
 SAID = "The weather is lovely today. We should walk to the river after lunch."
+PAUSED = ("The weather is lovely today.", "We should walk to the river after lunch.",
+          "Bring a coat in case it rains.")
 STEPS = "2"  # diffusion steps of the tiny model: enough to make a picture, quickly
 
 
@@ -57,6 +60,21 @@ def client(server):
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return piper_wav(SAID, tmp_path_factory.mktemp("speech") / "speech.wav")
+
+
+@pytest.fixture(scope="module")
+def paused_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three sentences with a pause after each: Whisper decodes them as three segments."""
+    from agent.media import SAMPLE_RATE, decode_audio, encode_wav
+
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("paused")
+    parts = []
+    for index, sentence in enumerate(PAUSED):
+        parts += [decode_audio(piper_wav(sentence, folder / f"{index}.wav")), np.zeros(2 * SAMPLE_RATE, np.float32)]
+    (folder / "paused.wav").write_bytes(encode_wav(np.concatenate(parts), SAMPLE_RATE))
+    return folder / "paused.wav"
 
 
 def _png_data_url(colour: str = "red") -> str:
@@ -105,12 +123,18 @@ def test_transcripts_in_every_format(client, speech):
     assert all(a.start <= b.start for a, b in zip(verbose.words, verbose.words[1:], strict=False))
 
 
-def test_a_streamed_transcript_sends_deltas_then_the_whole_text(client, speech):
-    with speech.open("rb") as audio:
-        events = list(client.audio.transcriptions.create(file=audio, model="whisper-1", stream=True))
-    assert [e.type for e in events][-1] == "transcript.text.done"
-    deltas = "".join(e.delta for e in events if e.type == "transcript.text.delta")
-    assert deltas == events[-1].text and word_error_rate(SAID, deltas) < 0.2
+def test_a_streamed_transcript_sends_each_segment_as_it_is_decoded(client, paused_speech):
+    def transcribe(**options):
+        with paused_speech.open("rb") as audio:
+            return client.audio.transcriptions.create(file=audio, model="whisper-1", **options)
+
+    events = list(transcribe(stream=True))
+    assert [e.type for e in events] == ["transcript.text.delta"] * (len(events) - 1) + ["transcript.text.done"]
+    deltas = [e.delta for e in events[:-1]]
+    assert len(deltas) >= 3 and "".join(deltas) == events[-1].text
+    assert word_error_rate(" ".join(PAUSED), events[-1].text) < 0.2
+    # one delta per segment Whisper decoded, the first before the second was decoded
+    assert [d.strip() for d in deltas] == [s.text for s in transcribe(response_format="verbose_json").segments]
 
 
 @pytest.mark.skipif(not espeak_available(), reason="needs espeak-ng")
@@ -121,9 +145,11 @@ def test_speech_in_german_is_translated_to_english(client, tmp_path):
     assert "good morning" in english and "coffee" in english
 
 
-def test_a_corrupt_file_is_a_bad_request_in_our_words(client):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_corrupt_file_is_a_bad_request_in_our_words(client, stream):
     with pytest.raises(openai.BadRequestError) as refused:
-        client.audio.transcriptions.create(file=("note.wav", b"RIFF\x00\x00not audio at all"), model="whisper-1")
+        client.audio.transcriptions.create(file=("note.wav", b"RIFF\x00\x00not audio at all"), model="whisper-1",
+                                           stream=stream)
     message = refused.value.body["message"]
     assert message.startswith("The file is") and message.endswith(")."), message
     assert refused.value.body["type"] == "invalid_request_error"
@@ -227,6 +253,93 @@ def test_langchain_holds_a_two_turn_conversation(server, client):
     caption = client.chat.completions.create(model="polychat", messages=[{"role": "user", "content": [
         {"type": "text", "text": "describe the picture"}, {"type": "image_url", "image_url": {"url": picture}}]}])
     assert second.content.strip() and second.content == caption.choices[0].message.content
+
+
+def test_one_shot_requests_leave_no_conversation_behind(client, server, speech):
+    from agent.web.openai_auth import owner_of
+
+    folders = server.data_dir / "api" / owner_of(KEY)
+    before = set(folders.iterdir())
+    with speech.open("rb") as audio:
+        assert client.audio.transcriptions.create(file=audio, model="whisper-1").text
+    with speech.open("rb") as audio:
+        assert list(client.audio.transcriptions.create(file=audio, model="whisper-1", stream=True))
+    assert client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.").content
+    assert client.images.generate(prompt="a kite", size="64x64", response_format="b64_json",
+                                  extra_body={"steps": STEPS}).data[0].b64_json
+    assert set(folders.iterdir()) == before
+    linked = client.images.generate(prompt="a kite", size="64x64", extra_body={"steps": STEPS}).data[0].url
+    with urllib.request.urlopen(linked) as response:  # a picture sent as a link stays for its link
+        assert response.read()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- polychat serve
+
+
+def test_polychat_serve_answers_the_openai_api_beside_the_web_ui(tmp_path, speech):
+    web = Server(tmp_path / "serve")  # no keys: open to this machine
+    web.start()
+    try:
+        with urllib.request.urlopen(web.url) as page:  # the web UI
+            assert page.status == 200 and "text/html" in page.headers["content-type"]
+        client = openai.OpenAI(base_url=f"{web.url}/v1", api_key="none", max_retries=0)
+        ids = [model.id for model in client.models.list()]
+        assert ids[0] == "polychat" and "package:whisper-base" in ids
+        with speech.open("rb") as audio:
+            heard = client.audio.transcriptions.create(file=audio, model="whisper-1").text
+        assert word_error_rate(SAID, heard) < 0.2
+    finally:
+        web.stop()
+
+
+# --------------------------------------------------------------------------- a key with too much in progress
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(tmp_path_factory: pytest.TempPathFactory):
+    started = ApiServer(tmp_path_factory.mktemp("one-at-a-time"), POLYCHAT_API_KEYS=f"{KEY}, {OTHER_KEY}",
+                        POLYCHAT_API_MAX_WAITING="1")
+    started.start()
+    yield started
+    started.stop()
+
+
+def test_a_key_with_a_request_in_progress_is_told_when_to_retry(one_at_a_time):
+    import threading
+
+    asked = 4
+    start = threading.Barrier(asked)
+    answers: list = []
+
+    def generate() -> None:
+        client = openai.OpenAI(base_url=f"{one_at_a_time.url}/v1", api_key=KEY, max_retries=0)
+        start.wait()
+        try:
+            answers.append(client.images.generate(prompt="a red kite", size="128x128", response_format="b64_json",
+                                                  extra_body={"steps": 100}))
+        except openai.RateLimitError as refused:
+            answers.append(refused)
+
+    workers = [threading.Thread(target=generate) for _ in range(asked)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    refused = [a for a in answers if isinstance(a, openai.RateLimitError)]
+    made = [a for a in answers if not isinstance(a, Exception)]
+    assert len(answers) == asked and refused and made, answers
+    for refusal in refused:
+        assert refusal.body["type"] == "rate_limit_error" and "POLYCHAT_API_MAX_WAITING" in refusal.body["message"]
+        assert int(refusal.response.headers["retry-after"]) >= 1
+    for answer in made:  # every request taken was answered in full
+        with Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))) as image:
+            assert image.size == (128, 128)
+    # the places are given back, a streamed answer's when its stream ends: one request after another is taken
+    client = openai.OpenAI(base_url=f"{one_at_a_time.url}/v1", api_key=KEY, max_retries=0)
+    for _ in range(2):
+        assert client.images.generate(prompt="a kite", size="64x64", extra_body={"steps": STEPS}).data[0].url
+        assert client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.").content
 
 
 # --------------------------------------------------------------------------- the OpenAPI document

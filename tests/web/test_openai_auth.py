@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from agent.web.openai_auth import LOCAL_OWNER, NO_KEYS, Keys, UrlSigner, api_keys, owner_of
@@ -65,3 +66,22 @@ def test_refusals_are_in_openais_shape(tiny_settings):
     assert method.status_code == 405 and method.headers["allow"] == "GET"
     size = client.post("/v1/images/generations", headers=headers, json={"prompt": "a kite", "size": "big"})
     assert size.status_code == 400 and size.json()["error"]["param"] == "size"
+
+
+def test_each_key_may_have_only_so_many_requests_in_progress():
+    from agent.web.openai_admission import Admission, Busy
+
+    admission = Admission(2)
+    first, second = admission.enter("alice"), admission.enter("alice")
+    with pytest.raises(Busy) as refused:
+        admission.enter("alice")
+    assert "POLYCHAT_API_MAX_WAITING" in str(refused.value) and 1 <= refused.value.retry_after <= 60
+    bob = admission.enter("bob")  # another key has its own places
+    first.release()
+    first.release()  # given back once, however often released
+    assert admission.in_progress("alice") == 1 and admission.in_progress("bob") == 1
+    third = admission.enter("alice")
+    for place in (second, third, bob):
+        place.release()
+    assert admission.in_progress("alice") == admission.in_progress("bob") == 0
+    assert Admission(0).limit == 1  # never unbounded
