@@ -72,6 +72,7 @@ class Settings:
     max_spoken_chars: int = 1_000  # characters a turn speaks aloud (about a minute); the rest stays text
     max_turn_seconds: float = 300.0  # a turn running longer is stopped; 0 = no limit
     end_silence_seconds: float = 0.8  # hands-free voice: silence after speech that ends a spoken turn
+    live_transcribe_model: str = ""  # hands-free voice: the model that hears speech live ("" = transcribe_audio's)
     memory_budget_mb: float = 0.0  # 0 = no budget; otherwise evict least recently used
     idle_unload_seconds: float = 0.0  # 0 = never unload idle models
     chat_url: str = ""  # Ollama / OpenAI-compatible server for the chat model

@@ -394,10 +394,12 @@ def run_faster_whisper(
     report: ProgressCallback,
     prompt: str | None = None,
     heard: TextCallback | None = None,
+    beam_size: int = BEAM_SIZE,
 ) -> dict[str, Any]:
     """Transcribe (or translate) with a faster-whisper (CTranslate2) model.
 
     ``prompt``: text said just before this audio (Whisper's ``initial_prompt``), or None.
+    ``beam_size``: beams searched (1 is greedy decoding, faster; live speech uses it).
     ``heard``: called with each kept segment's text as soon as it is decoded (the text is
     those pieces joined and stripped), or None.
     """
@@ -409,7 +411,7 @@ def run_faster_whisper(
         audio,
         language=language,
         task=task if multilingual else "transcribe",
-        beam_size=BEAM_SIZE,
+        beam_size=beam_size,
         word_timestamps=timestamps,
         vad_filter=VAD_FILTER,
         initial_prompt=prompt or None,

@@ -178,6 +178,7 @@ class LiveListener:
         piece_scorer: Any = None,
     ) -> None:
         self.detector = UtteranceDetector.from_settings(rate, settings, scorer=scorer)
+        self.live_model = settings.live_transcribe_model.strip()
         self.rate = int(rate)
         self.language = language
         self._models, self._engine, self._model_kwargs = models, engine, model_kwargs or {}
@@ -297,10 +298,24 @@ class LiveListener:
 
         self._transcriber = IncrementalTranscriber(
             self._models, language=self.language, rate=self.rate, engine=self._engine,
-            model_kwargs=self._model_kwargs,
+            model_kwargs=self._hearing_model(),
             scorer=self._piece_scorer() if self._piece_scorer is not None else None,
         )
         self._made = [t for t in self._made if not t.join(0)] + [self._transcriber]
+
+    def _hearing_model(self) -> dict[str, Any]:
+        """``models.use`` arguments for the next utterance: the live model while it can hear the language.
+
+        ``live_transcribe_model`` (a setting) may be a faster model than the transcribe
+        tool's; an English-only one (its name ends in ``.en``) is used only while the
+        conversation's language is known to be English.
+        """
+        model = self.live_model
+        if not model or "model" in self._model_kwargs:
+            return self._model_kwargs
+        if model.lower().endswith(".en") and self.language != "en":
+            return self._model_kwargs
+        return {**self._model_kwargs, "model": model}
 
     def _feed(self, samples: np.ndarray) -> None:
         try:

@@ -116,3 +116,14 @@ def test_real_speech_heard_live_matches_the_words_said(data_root, tmp_path) -> N
         manager.close()
     assert word_error_rate(said, text) <= 0.2, text
     assert "river" in text.lower()
+
+
+def test_the_live_model_hears_only_the_languages_it_knows() -> None:
+    settings = Settings(live_transcribe_model="package:whisper-tiny.en")
+    english = LiveListener(settings, SAMPLE_RATE, language="en")
+    assert english._hearing_model() == {"model": "package:whisper-tiny.en"}
+    for language in ("fr", None):  # another language, or not known yet: the transcribe tool's model
+        assert LiveListener(settings, SAMPLE_RATE, language=language)._hearing_model() == {}
+    multilingual = LiveListener(Settings(live_transcribe_model="package:whisper-base"), SAMPLE_RATE, language="fr")
+    assert multilingual._hearing_model() == {"model": "package:whisper-base"}
+    assert LiveListener(Settings(), SAMPLE_RATE, language="en")._hearing_model() == {}  # not set: the tool's model
