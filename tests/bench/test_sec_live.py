@@ -67,7 +67,7 @@ def test_barge_in_by_construction_is_the_sustain_rule_plus_a_block():
 
 
 def test_live_turn_parts_add_up_to_the_first_audio():
-    turn = sec_live.LiveTurn(heard=1.4, text_ready=1.6, speak_started=1.7, first_audio=2.0, paused_first_audio=0.9, short_first_audio=0.7,
+    turn = sec_live.LiveTurn(heard=1.4, text_ready=1.6, speak_started=1.7, first_audio=2.0, paused_first_audio=0.9, tiny_first_audio=0.8, short_first_audio=0.7,
                              whole_first_audio=3.0, whole_transcribe=1.2, live_text="a", whole_text="a", reference="a", voice="piper",
                              seconds=4.0)
     assert sum(turn.parts.values()) == pytest.approx(turn.first_audio)
@@ -83,18 +83,19 @@ def test_the_live_section_is_registered_after_stream():
 def test_the_tables_read_the_turns():
     turns = [sec_live.LiveTurn(heard=1.4, text_ready=1.4 + 0.1 * i, speak_started=1.5 + 0.1 * i,
                                first_audio=1.8 + 0.1 * i, paused_first_audio=0.75 + 0.01 * i,
-                               short_first_audio=0.6,
+                               tiny_first_audio=0.7, short_first_audio=0.6,
                                whole_first_audio=2.8 + 0.1 * i, whole_transcribe=1.2,
                                live_text="say good morning", whole_text="say good morning",
                                reference="Say good morning.", voice="piper", seconds=3.5 + i / 10)
              for i in range(10)]
     latency = sec_live.latency_table(turns, "python -m bench --sections live")
     assert [row[0].split(",")[0] for row in latency.rows] == [
-        "answered at the pause", "answered at the pause", "answered when the utterance ended", "whole recording transcribed after the "
+        "answered at the pause", "answered at the pause", "answered at the pause", "answered when the utterance ended", "whole recording transcribed after the "
         "utterance ended (before)"]
     assert latency.rows[0][2] == pytest.approx(0.795) and latency.rows[0][5] == "met"
-    assert latency.rows[1][2] == pytest.approx(0.6) and "end_silence_seconds = 0.5" in latency.rows[1][0]
-    assert latency.rows[2][2] == pytest.approx(2.25) and latency.rows[2][5] == "not met"
+    assert latency.rows[1][2] == pytest.approx(0.7) and "tiny.en" in latency.rows[1][0]
+    assert latency.rows[2][2] == pytest.approx(0.6) and "end_silence_seconds = 0.5" in latency.rows[2][0]
+    assert latency.rows[3][2] == pytest.approx(2.25) and latency.rows[3][5] == "not met"
     parts = sec_live.parts_table(turns, "")
     assert parts.rows[0][1] == pytest.approx(1.4) and parts.rows[4][1] == pytest.approx(0.85)
     wer = sec_live.wer_table(turns, "")
