@@ -6,9 +6,12 @@ cuts it into pieces at the person's short pauses (or, in a long run without one,
 the quietest moment of the window): each piece is transcribed once, with the text
 before it as Whisper's prompt and the language hint when one is known. ``partial()``
 is the text so far (a live partial transcript); ``finish()`` transcribes only what is
-left after the last piece and returns the whole text. ``text_so_far()`` cuts a piece
-where the audio fed ends (the person paused) and returns the whole text without ending
-the utterance: a turn can start on it, and speech that follows is the next piece.
+left after the last piece and returns the whole text. ``text_so_far()`` transcribes what
+follows the last piece up to where the audio fed ends (the person paused) and returns
+the whole text without ending the utterance: a turn can start on it. That guess is not
+a piece (a pause mid-sentence would make scraps, which Whisper hears badly): if the
+person goes on, the audio is transcribed again with what follows; if not, the guess is
+the tail, and ``finish()`` has nothing left to do.
 
 The model comes through the project's one loader (``models.use("transcribe_audio")``)
 and runs through the same engine functions as the transcribe tool.
@@ -45,7 +48,7 @@ MIN_PIECE_SPEECH_SECONDS = 0.25  # s of speech a piece needs to be worth transcr
 LEAD_SECONDS = 0.2  # s of silence kept before the first speech of a piece
 PROMPT_CHARS = 200  # characters of the text before a piece given as its prompt
 LANGUAGE_LOCK_PROBABILITY = 0.7  # a detected language this sure is used for the pieces after
-LIVE_BEAM_SIZE = 1  # greedy decoding for live pieces: about 0.1 s less per piece, the same words (BENCHMARKS.md)
+LIVE_BEAM_SIZE = 5  # beams for live pieces: greedy (1) saved about 0.1 s a piece but misheard espeak speech more
 
 Engine = Callable[[np.ndarray, "str | None", "str | None"], dict[str, Any]]
 """Transcribes 16 kHz samples given a prompt and a language code (or None); returns at least
@@ -141,8 +144,11 @@ class IncrementalTranscriber:
         self._finishing = False
         self._closed = False
         self._final: str | None = None
-        self._cuts_asked: list[int] = []  # 16 kHz positions text_so_far() asked to cut at
+        self._cuts_asked: list[int] = []  # 16 kHz positions text_so_far() asked for the words up to
         self._cuts_made = 0  # how many of those asks are done
+        self._so_far = ""  # the answer to the latest of them
+        self._so_far_failed = False  # the latest could not be transcribed
+        self._guess: tuple[int, int, str] | None = None  # (start, end, text) after the last piece, at a pause
         self._error: BaseException | None = None
         self._done = threading.Event()
         # the worker's own
@@ -183,11 +189,10 @@ class IncrementalTranscriber:
                                        or (not self._chunks and not self._busy), timeout)
 
     def text_so_far(self, timeout: float | None = None) -> str:
-        """The whole text of the audio fed so far, cutting a piece where it ends (blocks for it).
+        """The whole text of the audio fed so far (blocks while what follows the last piece is transcribed).
 
         For the moment the person pauses: the words up to here, while the utterance goes
-        on (speech fed after this is transcribed as the next piece). A piece holding no
-        speech is not transcribed.
+        on. Silence after the last piece is not transcribed (nor invented).
 
         Raises:
             TimeoutError: not done within ``timeout`` seconds.
@@ -205,9 +210,9 @@ class IncrementalTranscriber:
                 raise TimeoutError(f"the words so far were not ready within {timeout} s")
             if self._cuts_made < asked:
                 raise RuntimeError("this utterance was closed before its words so far were made")
-            if self._broken:
+            if self._broken or self._so_far_failed:
                 raise RuntimeError("a piece of this utterance could not be transcribed")
-            return " ".join(self._texts)
+            return self._so_far
 
     def finish(self, timeout: float | None = None) -> str:
         """No more audio: transcribe what is left after the last piece; return the whole text.
@@ -310,20 +315,49 @@ class IncrementalTranscriber:
                 self._piece(self._quietest(self._cut + (end - self._cut) // 2, end))
 
     def _cut_where_asked(self) -> None:
-        """Cut a piece at each position text_so_far() asked for (once the audio up to it is scored)."""
+        """Answer each text_so_far(): the pieces, and a guess at what follows them up to the position asked."""
         with self._lock:
             asked = self._cuts_asked[self._cuts_made :]
         for end in asked:
             end = min(end, len(self._probabilities) * WINDOW)
+            failed = False
+            guess = ""
             if not self._broken and end > self._cut:
                 if any(p >= SPEECH_THRESHOLD for p in self._probabilities[self._cut // WINDOW : end // WINDOW]):
-                    self._piece(end)
-                else:  # only silence since the last piece: nothing to transcribe (nor invent)
-                    self._cut = end
-                    self._piece_speech = 0
+                    guess = self._guess_tail(end)
+                    failed = guess is None
             with self._wake:
+                self._so_far = " ".join([*self._texts, guess] if guess else self._texts)
+                self._so_far_failed = failed
                 self._cuts_made += 1
                 self._wake.notify_all()
+
+    def _guess_tail(self, end: int) -> str | None:
+        """Transcribe [cut, end) without making it a piece; None when that failed."""
+        known = self._guessed(self._cut, end)
+        if known is not None:
+            return known
+        with self._lock:
+            prompt = _prompt(self._texts)
+        self.calls += 1
+        try:
+            result = self.engine(self._audio[self._cut : end], prompt, self.language)
+        except Exception:
+            log.warning("the words so far could not be transcribed; they wait for the end", exc_info=True)
+            return None
+        text = str(result.get("text", "")).strip()
+        self._guess = (self._cut, end, text)
+        return text
+
+    def _guessed(self, start: int, end: int) -> str | None:
+        """The guess's text when it covers [start, end) (only silence after it), else None."""
+        guess = self._guess
+        if guess is None or guess[0] != start:
+            return None
+        low, high = sorted((guess[1], end))  # the two may end at different points of the same pause
+        if any(p >= SPEECH_THRESHOLD for p in self._probabilities[low // WINDOW : high // WINDOW]):
+            return None  # the person went on: the audio is heard again with what follows
+        return guess[2]
 
     def _quietest(self, first: int, last: int) -> int:
         """The boundary after the quietest window in [first, last) (16 kHz indices)."""
@@ -342,6 +376,13 @@ class IncrementalTranscriber:
             self._broken = True
 
     def _transcribe(self, start: int, end: int, *, final: bool = False) -> bool:
+        known = self._guessed(start, end)
+        if known is not None:  # guessed at the pause, and nothing was said after it
+            self._guess = None
+            if known:
+                with self._lock:
+                    self._texts.append(known)
+            return True
         with self._lock:
             prompt = _prompt(self._texts)
         self.calls += 1

@@ -222,15 +222,24 @@ def test_incremental_text_matches_one_shot_on_real_speech(data_root: Path, tmp_p
         assert word in text.lower(), (word, text)
 
 
-def test_text_so_far_cuts_a_piece_at_the_pause_and_the_utterance_goes_on() -> None:
+def test_text_so_far_guesses_at_the_pause_and_hears_it_again_when_the_person_goes_on() -> None:
     engine = FakeEngine()
     transcriber = live(engine)
     feed(transcriber, np.concatenate([silence(0.2), speech(0.6), silence(0.2)]))  # too short for a piece of its own
     assert transcriber.text_so_far(10) == "piece1."
     assert [round(seconds, 1) for seconds, _, _ in engine.calls] == [1.0]  # the lead-in, the speech, the pause
     feed(transcriber, np.concatenate([speech(0.7), silence(0.2)]))  # the person went on
-    assert transcriber.finish(10) == "piece1. piece2."
-    assert engine.calls[1][1] == "piece1."  # the next piece is prompted with the words so far
+    assert transcriber.finish(10) == "piece2."  # the whole sentence heard at once, not a scrap and the rest
+    assert [round(seconds, 1) for seconds, _, _ in engine.calls] == [1.0, 1.9]
+
+
+def test_a_guess_at_the_pause_is_the_tail_when_nothing_follows() -> None:
+    engine = FakeEngine()
+    transcriber = live(engine)
+    feed(transcriber, np.concatenate([speech(0.6), silence(0.2)]))
+    assert transcriber.text_so_far(10) == "piece1."
+    feed(transcriber, silence(0.6))
+    assert transcriber.finish(10) == "piece1." and len(engine.calls) == 1  # nothing transcribed twice
 
 
 def test_text_so_far_after_silence_only_transcribes_nothing_new() -> None:
