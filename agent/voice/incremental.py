@@ -48,7 +48,7 @@ MIN_PIECE_SPEECH_SECONDS = 0.25  # s of speech a piece needs to be worth transcr
 LEAD_SECONDS = 0.2  # s of silence kept before the first speech of a piece
 PROMPT_CHARS = 200  # characters of the text before a piece given as its prompt
 LANGUAGE_LOCK_PROBABILITY = 0.7  # a detected language this sure is used for the pieces after
-LIVE_BEAM_SIZE = 5  # beams for live pieces: greedy (1) saved about 0.1 s a piece but misheard espeak speech more
+LIVE_BEAM_SIZE = 1  # greedy decoding for live pieces: about 0.1 s less per piece, the same words (BENCHMARKS.md)
 
 Engine = Callable[[np.ndarray, "str | None", "str | None"], dict[str, Any]]
 """Transcribes 16 kHz samples given a prompt and a language code (or None); returns at least
