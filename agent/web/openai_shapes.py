@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.languages import language_name
+from tools.imagine import MAX_STEPS
 from tools.transcribe import segments_to_srt
 
 AGENT_MODEL = "polychat"  # the model id of the agent itself in /v1/models and chat completions
@@ -201,7 +202,7 @@ class ImageRequest(BaseModel):
     response_format: Literal["url", "b64_json"] = "url"
     seed: int | None = Field(default=None, description="polychat extension: the same seed makes the same picture.")
     negative_prompt: str | None = None
-    steps: int | None = Field(default=None, ge=1, le=200)
+    steps: int | None = Field(default=None, ge=1, le=MAX_STEPS)  # what generate_image takes
 
 
 class ImageData(BaseModel):
