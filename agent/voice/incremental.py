@@ -76,6 +76,33 @@ def whisper_engine(
     return run
 
 
+CONTINUING_WORDS = frozenset(
+    "to and or but nor with without for of in on at from about into onto than because so that which who whom "
+    "whose when while where whether if as like by after before until since through over under".split()
+)
+"""Words that go on a sentence: a piece starting with one continues the piece before it."""
+
+
+def join_pieces(texts: list[str]) -> str:
+    """The pieces' texts as one text, mending the sentence breaks that pauses put in.
+
+    Whisper ends each piece with a full stop and starts the next with a capital, so
+    "Say good morning" [pause] "to all of my friends" comes back as "Say good morning.
+    To all of my friends." A piece whose first word is one that goes on a sentence
+    ("to", "and", "because", ...) continues the one before it.
+    """
+    joined = ""
+    for text in (t.strip() for t in texts):
+        if not text:
+            continue
+        first = text.split(maxsplit=1)[0].strip(",;:").lower()
+        if joined.endswith(".") and not joined.endswith("..") and first in CONTINUING_WORDS:
+            joined = joined[:-1]
+            text = text[0].lower() + text[1:]
+        joined = f"{joined} {text}" if joined else text
+    return joined
+
+
 def _prompt(texts: list[str]) -> str | None:
     text = " ".join(texts).strip()
     if len(text) > PROMPT_CHARS:
@@ -180,7 +207,7 @@ class IncrementalTranscriber:
     def partial(self) -> str:
         """The text of the pieces transcribed so far."""
         with self._lock:
-            return " ".join(self._texts)
+            return join_pieces(self._texts)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every piece the audio fed so far allows is transcribed (tests, benchmarks)."""
@@ -327,7 +354,7 @@ class IncrementalTranscriber:
                     guess = self._guess_tail(end)
                     failed = guess is None
             with self._wake:
-                self._so_far = " ".join([*self._texts, guess] if guess else self._texts)
+                self._so_far = join_pieces([*self._texts, guess] if guess else self._texts)
                 self._so_far_failed = failed
                 self._cuts_made += 1
                 self._wake.notify_all()
@@ -407,5 +434,5 @@ class IncrementalTranscriber:
             self._transcribe(self._cut, self._audio.size, final=True)
             self._cut = self._audio.size
         with self._lock:
-            self._final = " ".join(self._texts)
+            self._final = join_pieces(self._texts)
         self._done.set()

@@ -152,6 +152,7 @@ def test_going_on_after_a_pause_withdraws_the_answer_begun_and_answers_the_whole
     (turn,) = turns
     assert "morning" in turn["user_text"].lower() and "friends" in turn["user_text"].lower()
     assert turn["cancelled"] is False
+    assert "friends" in turn["plan"][-1]["args"]["text"]  # one request, not "good morning" and a chat about the rest
     # The withdrawn answer left nothing: only this turn's voice note and reply are kept.
     index = json.loads((folder / "artifacts.json").read_text())["artifacts"]
     assert sorted(a["id"] for a in index) == sorted(turn["attachments"] + turn["artifacts"])

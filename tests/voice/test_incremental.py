@@ -259,3 +259,15 @@ def test_text_so_far_of_a_closed_utterance_is_refused() -> None:
     transcriber.close()
     with pytest.raises(RuntimeError):
         transcriber.text_so_far(1)
+
+
+def test_pieces_join_into_the_sentence_a_pause_broke() -> None:
+    from agent.voice.incremental import join_pieces
+
+    assert join_pieces(["Say good morning.", "To all of my friends."]) == "Say good morning to all of my friends."
+    assert join_pieces(["I stayed home.", "Because it rained."]) == "I stayed home because it rained."
+    # a new sentence, a question, or an ellipsis stays as it was
+    assert join_pieces(["Describe this picture.", "Then translate it."]) == "Describe this picture. Then translate it."
+    assert join_pieces(["Is it raining?", "To the shop, then."]) == "Is it raining? To the shop, then."
+    assert join_pieces(["Well...", "To be fair."]) == "Well... To be fair."
+    assert join_pieces(["", "Hello.", " "]) == "Hello."
