@@ -124,12 +124,13 @@ MULTILINGUAL_HINT = (
 # -- presenting segments --------------------------------------------------------------------
 
 
-def _srt_time(seconds: float) -> str:
+def subtitle_time(seconds: float, decimal: str = ",") -> str:
+    """``HH:MM:SS,mmm`` as SubRip writes times (WebVTT uses ``.`` as ``decimal``)."""
     millis = max(0, round(seconds * 1000))
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
 def segments_to_srt(segments: list[dict[str, Any]]) -> str:
@@ -147,7 +148,7 @@ def segments_to_srt(segments: list[dict[str, Any]]) -> str:
         if not text:
             continue
         start, end = float(segment["start"]), float(segment["end"])
-        cues.append(f"{len(cues) + 1}\n{_srt_time(start)} --> {_srt_time(max(start, end))}\n{text}\n")
+        cues.append(f"{len(cues) + 1}\n{subtitle_time(start)} --> {subtitle_time(max(start, end))}\n{text}\n")
     return "\n".join(cues)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.languages import language_name
 from tools.imagine import MAX_STEPS
-from tools.transcribe import segments_to_srt
+from tools.transcribe import segments_to_srt, subtitle_time
 
 AGENT_MODEL = "polychat"  # the model id of the agent itself in /v1/models and chat completions
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -103,14 +103,6 @@ class TranscriptionVerbose(BaseModel):
     words: list[dict[str, Any]] | None = None
 
 
-def _vtt_time(seconds: float) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
-
-
 def segments_to_vtt(segments: list[dict[str, Any]]) -> str:
     """Timestamped segments as a WebVTT document."""
     cues = ["WEBVTT\n"]
@@ -118,7 +110,7 @@ def segments_to_vtt(segments: list[dict[str, Any]]) -> str:
         text = str(segment["text"]).strip()
         if text:
             start, end = float(segment["start"]), float(segment["end"])
-            cues.append(f"{_vtt_time(start)} --> {_vtt_time(max(start, end))}\n{text}\n")
+            cues.append(f"{subtitle_time(start, '.')} --> {subtitle_time(max(start, end), '.')}\n{text}\n")
     return "\n".join(cues)
 
 
