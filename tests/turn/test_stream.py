@@ -230,8 +230,10 @@ def test_respond_is_the_stream_collected(tiny_settings, tiny_manager, tmp_path):
 def test_the_local_chat_model_streams_tokens_and_stops_when_asked(tiny_settings, tiny_manager, tmp_path):
     """The tiny profile's chat model is a real (tiny, random) transformers model run by LocalChatModel."""
     assistant = Assistant(tiny_settings, tiny_manager)
-    whole = the_reply(list(assistant.stream(Session(tmp_path / "a", tiny_settings), "tell me a story about a fox")))
-    assert whole.text and not whole.cancelled
+    whole_events = list(assistant.stream(Session(tmp_path / "a", tiny_settings), "tell me a story about a fox"))
+    whole = the_reply(whole_events)
+    whole_deltas = [e for e in whole_events if isinstance(e, TextDelta)]
+    assert whole.text and not whole.cancelled and len(whole_deltas) > 40
 
     cancel = threading.Event()
     session = Session(tmp_path / "b", tiny_settings)
@@ -242,7 +244,9 @@ def test_the_local_chat_model_streams_tokens_and_stops_when_asked(tiny_settings,
             cancel.set()
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     reply = the_reply(events)
-    assert len(deltas) == 3  # no token after the stop
+    # Generation stops at the next token; the few already on their way when the reader
+    # stopped (the reader and the model run in different threads) are the only ones after it.
+    assert 3 <= len(deltas) < len(whole_deltas) // 4
     assert reply.cancelled and reply.text == "".join(deltas)
     assert whole.text.startswith(reply.text)  # the same words, cut where the person stopped
     assert session.turns[-1].reply_text == reply.text and session.turns[-1].cancelled
