@@ -31,6 +31,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_blip_caption,
             "Salesforce/blip-image-captioning-base",
             tiny="tiny:blip-caption",
+            title="BLIP captioning",
             module="transformers",
             torch=True,
         ),

@@ -37,6 +37,8 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             module="diffusers",
             torch=True,
             marker="model_index.json",
+            layout="diffusers",
+            title="Stable Diffusion 1.5",
         ),
     ),
 }

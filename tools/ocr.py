@@ -55,6 +55,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_trocr,
             "microsoft/trocr-base-printed",
             tiny="tiny:trocr",
+            title="TrOCR",
             module="transformers",
             torch=True,
         ),

@@ -28,6 +28,7 @@ from agent.errors import ToolError, TurnCancelled
 from tools.base import PolychatTool, ToolContext, ToolResult
 from tools.voices import (
     SPEECHT5_VOICES,
+    XVECTORS,
     PiperVoiceRef,
     find_piper_voice,
     find_speecht5_voice,
@@ -73,6 +74,8 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_speecht5,
             "microsoft/speecht5_tts",
             tiny="tiny:speecht5",
+            title="SpeechT5",
+            companions=(XVECTORS,),
             module="transformers",
             torch=True,
         ),
@@ -95,6 +98,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_hifigan,
             "microsoft/speecht5_hifigan",
             tiny="tiny:hifigan",
+            title="HiFi-GAN vocoder",
             module="transformers",
             torch=True,
         ),

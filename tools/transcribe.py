@@ -93,7 +93,8 @@ WHISPER_TINY_EN = Packaged(
 PACKAGED = (WHISPER_BASE, WHISPER_TINY_EN)
 
 WHISPER = Backend(
-    "transformers", loaders.load_whisper, "openai/whisper-small", tiny="tiny:whisper", module="transformers", torch=True
+    "transformers", loaders.load_whisper, "openai/whisper-small", tiny="tiny:whisper", module="transformers", torch=True,
+    title="Whisper small",
 )
 # CTranslate2 int8 decodes the same Whisper checkpoint 2.2x faster than transformers fp32 on CPU
 # (BENCHMARKS.md, section 6b), so faster-whisper is tried first when it is installed.
@@ -105,6 +106,8 @@ FASTER_WHISPER = Backend(
     module="faster_whisper",
     install="polychat[faster-whisper]",
     marker="model.bin",
+    layout="ctranslate2",
+    title="Whisper small",
     tried_first=True,
     recognizes=_is_ctranslate2,
 )

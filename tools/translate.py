@@ -32,6 +32,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_marian,
             "Helsinki-NLP/opus-mt-{src}-{tgt}",
             tiny="tiny:marian",
+            title="opus-mt {src}-{tgt}",
             module="transformers",
             torch=True,
         ),

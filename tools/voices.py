@@ -37,12 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from agent.config import Settings
+from agent.models.backends import HubFiles
 from agent.errors import ModelUnavailableError, ToolError
 
 log = logging.getLogger(__name__)
 
 XVECTOR_REPO = "Matthijs/cmu-arctic-xvectors"  # a dataset repo on the hub
 XVECTOR_ARCHIVE = "spkrec-xvect.zip"  # the file in that repo holding every x-vector
+XVECTORS = HubFiles(XVECTOR_REPO, (XVECTOR_ARCHIVE,), "SpeechT5 voices")  # what SpeechT5 needs beside its model
 XVECTOR_DIM = 512  # values per speaker embedding
 TINY_VOICES_FILE = "polychat-voices.npz"  # saved beside a tiny SpeechT5 model
 TINY_MARKER_FILE = "polychat-tiny.json"  # what agent.models.tiny writes into every tiny model folder
@@ -116,9 +118,10 @@ def download_xvectors() -> Path:
     Raises:
         ModelUnavailableError: the file that arrived is not a readable zip archive.
     """
-    from huggingface_hub import hf_hub_download
+    from agent.models import weights
 
-    path = Path(hf_hub_download(XVECTOR_REPO, XVECTOR_ARCHIVE, repo_type="dataset"))
+    folder = weights.fetch(weights.companion_plan(XVECTORS))
+    path = folder / XVECTOR_ARCHIVE
     if not zipfile.is_zipfile(path):
         raise ModelUnavailableError(f"The downloaded {XVECTOR_ARCHIVE} is damaged; delete {path} and pull again.")
     return path

@@ -19,6 +19,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_blip_vqa,
             "Salesforce/blip-vqa-base",
             tiny="tiny:blip-vqa",
+            title="BLIP question answering",
             module="transformers",
             torch=True,
         ),

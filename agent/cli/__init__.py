@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock", "asyncio", "PIL", "numba", "faster_whisper"):
+    for noisy in ("httpx", "httpx2", "urllib3", "huggingface_hub", "filelock", "asyncio", "PIL", "numba", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.DEBUG)
     if not verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

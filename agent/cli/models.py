@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from agent.config import MODEL_SLOTS, get_settings
 from agent.errors import PolychatError, ToolError
@@ -22,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull.add_argument("tools", nargs="*", metavar="TOOL", help=f"tools to fetch (default: all): {', '.join(MODEL_SLOTS)}")
     pull.add_argument("--pair", action="append", default=[], metavar="SRC-TGT",
                       help="translation pairs to fetch for translate_text (default: en-fr, fr-en, en-hi)")
+    pull.add_argument("--dry-run", action="store_true",
+                      help="list the files each model needs and their size, check the disk, download nothing")
     pull.set_defaults(handler=pull_models)
 
     check = sub.add_parser("check", help="load each present model and report")
@@ -52,62 +58,107 @@ def list_models(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_PAIRS = ("en-fr", "fr-en", "en-hi")
-
-
 def pull_models(args: argparse.Namespace) -> int:
-    from agent.models import backends, catalog, weights
+    """Ask the hub what each model needs, show it with sizes, check the disk, then fetch with a bar."""
+    from agent.models import hub, weights
 
     settings = get_settings()
-    slots = args.tools or list(MODEL_SLOTS)
+    slots = list(dict.fromkeys(args.tools or MODEL_SLOTS))
     unknown = [s for s in slots if s not in MODEL_SLOTS]
     if unknown:
         raise ToolError(f"Unknown tool {unknown[0]!r}; choose from {', '.join(MODEL_SLOTS)}.")
     if "speak_text" in slots and "speak_text_vocoder" not in slots:
         slots.append("speak_text_vocoder")
+    bad_pairs = [p for p in args.pair if len(p.split("-")) != 2 or not all(p.split("-"))]
+    if bad_pairs:
+        raise ToolError(f"Write a translation pair as SRC-TGT, e.g. --pair en-de (not {bad_pairs[0]!r}).")
     if weights.hub_offline_flag():
         raise ToolError("HF_HUB_OFFLINE is set; unset it to download models.")
     if not weights.hub_reachable():
-        raise ToolError("The model hub cannot be reached from this machine; check the connection (or HF_ENDPOINT) and try again.")
-    failures = 0
-    for slot in slots:
-        declared = {b.name: b for b in backends.backends_of(slot)}
-        pinned = settings.backend_for(slot)
-        spec = declared[pinned] if pinned else next(  # the engine tried first that has hub weights
-            (declared[name] for name in (*catalog.preferred_backends(slot), *declared)
-             if not declared[name].default.startswith(("package:", "system:"))),
-            next(iter(declared.values())),
+        raise ToolError(
+            f"The model hub at {hub.endpoint()} cannot be reached from this machine; check the connection "
+            f"(or HF_ENDPOINT) and try again."
         )
-        backend = spec.name
-        source = settings.model_for(slot) or spec.default
-        if source.startswith(("package:", "system:", "tiny:")) or catalog.looks_like_path(source):
-            print(f"{slot}: {source} is not a hub model; nothing to pull.")
+    targets, notes = weights.pull_targets(slots, settings, tuple(args.pair) or weights.DEFAULT_PAIRS)
+    for line in notes:
+        print(line)
+    plans: list[hub.RepoPlan] = []
+    failures = 0
+    print(f"Asking {hub.endpoint()} which files the models need…", flush=True)
+    for target in targets:
+        try:
+            plans.append(target.plan(settings))
+        except PolychatError as e:
+            print(f"{', '.join(target.slots)}: {e}")
+            failures += 1
             continue
-        if spec.server:
-            continue
-        repos = [source.format(src=p.split("-")[0], tgt=p.split("-")[1]) for p in (args.pair or DEFAULT_PAIRS)] \
-            if "{src}" in source else [source]
-        if slot == "speak_text" and backend == "speecht5":
-            from tools.voices import XVECTOR_REPO  # the voices' speaker embeddings
-
-            repos.append(XVECTOR_REPO)
-        for repo in repos:
-            print(f"{slot}: pulling {repo} …", flush=True)
-            try:
-                if repo.endswith("xvectors"):
-                    from tools.voices import download_xvectors
-
-                    download_xvectors()
-                else:
-                    weights.download(repo, backend=backend)
-                print(f"{slot}: {repo} ready.")
-            except PolychatError as e:
-                print(f"{slot}: {e}")
-                failures += 1
-            except Exception as e:  # network errors from the hub client
-                print(f"{slot}: could not download {repo} ({type(e).__name__}); check the connection and try again.")
-                failures += 1
+        show_plan(plans[-1], target.slots)
+    if not plans:
+        return 1 if failures else 0
+    total = sum(p.total for p in plans)
+    needed = sum(f.size for p in plans for f in p.to_fetch())
+    left_out = sum(p.skipped_bytes for p in plans)
+    print(f"\nTotal: {hub.human_size(total)} in {sum(len(p.files) for p in plans)} files"
+          f" ({hub.human_size(total - needed)} already here, {hub.human_size(needed)} to download);"
+          f" {hub.human_size(left_out)} of other files stay on the hub.")
+    try:
+        hub.check_disk(plans)
+    except PolychatError as e:
+        print(e)
+        return 1
+    if args.dry_run:
+        print("Dry run: nothing was downloaded.")
+        return 1 if failures else 0
+    for the_plan in plans:
+        try:
+            with download_bar(the_plan) as progress:
+                weights.fetch(the_plan, progress)
+            print(f"{the_plan.repo}: ready.", flush=True)
+        except PolychatError as e:
+            print(f"{the_plan.repo}: {e}")
+            failures += 1
     return 1 if failures else 0
+
+
+def show_plan(the_plan: Any, slots: tuple[str, ...]) -> None:
+    """The files of one repo polychat fetches, with sizes; what it leaves on the hub, in one line."""
+    from agent.models import hub
+
+    print(f"\n{the_plan.repo}  ({the_plan.title}; for {', '.join(slots)})")
+    width = max(len(f.path) for f in the_plan.files)
+    for item in the_plan.files:
+        here = "  (here)" if the_plan.cached(item) is not None else ""
+        print(f"  {item.path:<{width}}  {hub.human_size(item.size):>9}{here}")
+    count = f"= {len(the_plan.files)} file{'s' if len(the_plan.files) != 1 else ''}"
+    line = f"  {count:<{width}}  {hub.human_size(the_plan.total):>9}"
+    print(line)
+    if the_plan.skipped:
+        names = ", ".join(f.path for f in sorted(the_plan.skipped, key=lambda f: -f.size)[:4])
+        more = f" and {len(the_plan.skipped) - 4} more" if len(the_plan.skipped) > 4 else ""
+        print(f"  not needed: {len(the_plan.skipped)} files, {hub.human_size(the_plan.skipped_bytes)} ({names}{more})")
+
+
+@contextlib.contextmanager
+def download_bar(the_plan: Any) -> Iterator[Any]:
+    """A terminal bar (bytes, rate, time left) fed by a download's progress reports."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=the_plan.total, unit="B", unit_scale=True, unit_divisor=1000, desc=the_plan.title,
+               file=sys.stderr, dynamic_ncols=True, miniters=1)
+    started: list[int] = []
+
+    def progress(title: str, done: int, total: int) -> None:
+        if not started:  # what was already here does not count toward the rate
+            started.append(done)
+            bar.reset(total=total)
+            bar.initial = done
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def check_models(args: argparse.Namespace) -> int:

@@ -55,6 +55,23 @@ class Packaged:
 
 
 @dataclass(frozen=True)
+class HubFiles:
+    """Named files of a hub repo an engine needs beside its model (e.g. a dataset's one archive).
+
+    Attributes:
+        repo: the hub id.
+        files: the exact paths to fetch.
+        title: what they are, for people.
+        repo_type: ``model`` or ``dataset``.
+    """
+
+    repo: str
+    files: tuple[str, ...]
+    title: str
+    repo_type: str = "dataset"
+
+
+@dataclass(frozen=True)
 class Backend:
     """One engine for one slot: how it loads and where its weights come from.
 
@@ -75,6 +92,10 @@ class Backend:
         recognizes: ``recognizes(model)`` is True for a user-named model meant for this engine
             (a CTranslate2 folder, an ``.onnx`` voice), so the user need not name the backend.
         install: what to ``pip install`` when ``module`` is missing (e.g. ``polychat[ocr]``).
+        layout: how its hub repos are read, which files the loader needs (``agent.models.hub.LAYOUTS``:
+            ``transformers``, ``diffusers``, ``ctranslate2``).
+        title: the default model's name for people (``Stable Diffusion 1.5``), shown while it downloads.
+        companions: other hub files the engine needs beside its model (SpeechT5's speaker voices).
     """
 
     name: str
@@ -88,6 +109,9 @@ class Backend:
     tried_first: bool = False
     recognizes: Callable[[str], bool] | None = None
     install: str | None = None
+    layout: str = "transformers"
+    title: str = ""
+    companions: tuple[HubFiles, ...] = ()
 
     @property
     def family(self) -> str:

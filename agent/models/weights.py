@@ -12,9 +12,12 @@ import os
 import shutil
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from agent.models import hub
+from agent.models.backends import Backend, HubFiles
 from agent.models.catalog import ModelChoice, looks_like_path
 from agent.config import Settings
 from agent.errors import ModelUnavailableError
@@ -42,8 +45,7 @@ def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
     DNS can hang far longer than a socket timeout, so the probe runs in a thread
     and is abandoned when the time is up.
     """
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
+    parsed = urlparse(hub.endpoint())
     host = parsed.hostname or "huggingface.co"
     port = parsed.port or (443 if parsed.scheme != "http" else 80)
     result: list[bool] = []
@@ -71,40 +73,161 @@ def unavailable(choice: ModelChoice, reason: str) -> ModelUnavailableError:
     )
 
 
-def download(repo_id: str, *, backend: str = "transformers") -> Path:
-    """Download a hub repo into the HF cache with a progress bar; return its folder."""
-    from huggingface_hub import snapshot_download
+def precision_for(settings: Settings) -> str:
+    """Which weights to fetch: ``fp16`` when models will run in half precision (CUDA), else ``fp32``."""
+    if settings.dtype == "float16":
+        return "fp16"
+    if settings.dtype != "auto":
+        return "fp32"
+    from agent.models.manager import resolve_device
 
-    patterns = None
-    if backend == "diffusers":  # the fp32 safetensors are enough; skip .ckpt and fp16/ema duplicates
-        patterns = ["*.json", "*.txt", "*.model", "*.safetensors"]
-    return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    try:
+        return "fp16" if resolve_device(settings.device) == "cuda" else "fp32"
+    except Exception:  # no torch, or cuda asked for but absent: the plain weights load everywhere
+        return "fp32"
 
 
-def cached_folder(repo_id: str) -> Path | None:
+def title_of(spec: Backend, repo: str) -> str:
+    """The model's name for people: the backend's title for its own default, else the repo's name."""
+    if spec.title and "{" in spec.default and "{" in spec.title:
+        prefix, _, _ = spec.default.partition("{")
+        if repo.startswith(prefix):
+            src, _, tgt = repo.removeprefix(prefix).partition("-")
+            return spec.title.format(src=src, tgt=tgt)
+    if spec.title and repo == spec.default:
+        return spec.title
+    return repo.rsplit("/", 1)[-1]
+
+
+def repo_plan(spec: Backend, repo: str, settings: Settings) -> hub.RepoPlan:
+    """Ask the hub which files of ``repo`` the backend ``spec`` loads (see ``agent.models.hub``)."""
+    return hub.plan(repo, layout=spec.layout, precision=precision_for(settings), title=title_of(spec, repo))
+
+
+def companion_plan(files: HubFiles) -> hub.RepoPlan:
+    """Ask the hub about the named files an engine needs beside its model."""
+    return hub.plan(files.repo, repo_type=files.repo_type, only=files.files, title=files.title)
+
+
+def fetch(the_plan: hub.RepoPlan, progress: hub.DownloadProgress | None = None) -> Path:
+    """Download a plan's missing files (resuming cut ones) and mark the repo's snapshot as its ``main``."""
+    folder = hub.fetch(the_plan, progress)
+    if the_plan.revision:  # files are fetched at the listed commit; name it main, as snapshot_download does
+        refs = folder.parent.parent / "refs"
+        refs.mkdir(parents=True, exist_ok=True)
+        (refs / "main").write_text(the_plan.revision)
+    return folder
+
+
+DEFAULT_PAIRS = ("en-fr", "fr-en", "en-hi")  # translation pairs pulled when none are named
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    """One hub repo ``polychat models pull`` fetches, and for which tools.
+
+    Attributes:
+        slots: the tools (model slots) it serves.
+        repo: the hub id.
+        spec: the backend that loads it (None for companion files).
+        companion: the named files fetched instead of a layout's choice.
+    """
+
+    slots: tuple[str, ...]
+    repo: str
+    spec: Backend | None = None
+    companion: HubFiles | None = None
+
+    def plan(self, settings: Settings) -> hub.RepoPlan:
+        """Ask the hub which of the repo's files to fetch (raises ``ModelUnavailableError``)."""
+        if self.companion is not None:
+            return companion_plan(self.companion)
+        assert self.spec is not None
+        return repo_plan(self.spec, self.repo, settings)
+
+
+def pull_targets(
+    slots: list[str], settings: Settings, pairs: tuple[str, ...] = DEFAULT_PAIRS
+) -> tuple[list[PullTarget], list[str]]:
+    """The hub repos the tools' models come from, once each; and a line for each tool with none.
+
+    A tool's engine is the one polychat tries first that downloads from the hub (faster-whisper
+    before transformers Whisper), unless the settings pin one; a tool set to a local folder, a
+    package or a program has nothing to pull.
+    """
+    from agent.models import backends, catalog
+
+    targets: dict[str, PullTarget] = {}
+    notes: list[str] = []
+
+    def add(slot: str, repo: str, spec: Backend | None = None, companion: HubFiles | None = None) -> None:
+        found = targets.get(repo)
+        slots_ = (found.slots if found else ()) + ((slot,) if not found or slot not in found.slots else ())
+        targets[repo] = PullTarget(slots_, repo, spec if found is None else found.spec,
+                                   companion if found is None else found.companion)
+
+    for slot in slots:
+        declared = {b.name: b for b in backends.backends_of(slot)}
+        pinned = settings.backend_for(slot)
+        spec = declared[pinned] if pinned else next(  # the engine tried first that has hub weights
+            (declared[name] for name in (*catalog.preferred_backends(slot), *declared)
+             if not declared[name].default.startswith(("package:", "system:")) and not declared[name].server),
+            next(iter(declared.values())),
+        )
+        source = settings.model_for(slot) or spec.default
+        if spec.server:
+            notes.append(f"{slot}: the {spec.name} backend runs on its own server; nothing to pull.")
+            continue
+        if source.startswith(("package:", "system:", "tiny:")) or catalog.looks_like_path(source):
+            notes.append(f"{slot}: {source} is not a hub model; nothing to pull.")
+            continue
+        if "{src}" in source:
+            for pair in pairs:
+                src, _, tgt = pair.partition("-")
+                add(slot, source.format(src=src, tgt=tgt), spec)
+        else:
+            add(slot, source, spec)
+        for companion in spec.companions:
+            add(slot, companion.repo, companion=companion)
+    return list(targets.values()), notes
+
+
+def cached_folder(repo_id: str, repo_type: str = "model") -> Path | None:
     """The local snapshot folder of a cached hub repo, or None."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, repo_type=repo_type, local_files_only=True, cache_dir=hub.cache_dir()))
     except Exception:
         return None
 
 
-def hub_folder(choice: ModelChoice, repo_id: str) -> Path:
-    """The folder of a hub repo, downloading it when absent and the hub is reachable."""
+def hub_folder(choice: ModelChoice, repo_id: str, settings: Settings) -> Path:
+    """The folder of a hub repo: downloaded when absent, fetched again when a file is damaged.
+
+    Raises:
+        ModelUnavailableError: absent or damaged, and the hub cannot be reached now (one sentence).
+    """
     folder = cached_folder(repo_id)
     if folder is not None:
-        return folder
-    if hub_offline_flag():
+        damaged = hub.damaged_files(folder)
+        if not damaged:
+            return folder
+        log.warning("%s has damaged files: %s", repo_id, "; ".join(damaged))
+        reason = f"its file {damaged[0]}"
+        if hub_offline_flag() or not hub_reachable():
+            raise ModelUnavailableError(
+                f"The {choice.slot} model {repo_id} on this machine is damaged ({reason}); run "
+                f"'polychat models pull {choice.slot}' on a connected machine to fetch it again."
+            )
+    elif hub_offline_flag():
         raise unavailable(choice, "HF_HUB_OFFLINE is set")
-    if not hub_reachable():
+    elif not hub_reachable():
         raise unavailable(choice, "the model hub cannot be reached")
     log.info("Downloading %s for %s", repo_id, choice.slot)
-    try:
-        return download(repo_id, backend=choice.backend)
-    except Exception as e:  # repo missing, gated, disk full, connection dropped
-        raise unavailable(choice, f"the download failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from e
+    the_plan = repo_plan(choice.spec, repo_id, settings)
+    hub.check_disk([the_plan])
+    return fetch(the_plan)
 
 
 def join_whisper_base(settings: Settings) -> Path:
@@ -187,4 +310,4 @@ def materialize(choice: ModelChoice, settings: Settings, *, variant: dict[str, s
                 f"The {choice.slot} model folder {path} does not exist; fix POLYCHAT_{choice.slot.upper()}_MODEL or --model."
             )
         return path
-    return hub_folder(ModelChoice(choice.slot, choice.backend, source, choice.where, choice.present), source)
+    return hub_folder(ModelChoice(choice.slot, choice.backend, source, choice.where, choice.present), source, settings)

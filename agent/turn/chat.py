@@ -45,6 +45,7 @@ BACKENDS: dict[str, tuple[Backend, ...]] = {
             loaders.load_chat_transformers,
             "Qwen/Qwen2.5-0.5B-Instruct",
             tiny="tiny:chat",
+            title="Qwen2.5 0.5B Instruct",
             module="transformers",
             torch=True,
         ),

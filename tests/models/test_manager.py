@@ -52,7 +52,7 @@ def test_offline_hub_model_fails_fast_with_the_fix(tmp_path, monkeypatch):
         raise AssertionError("the hub was probed although HF_HUB_OFFLINE is set")
 
     monkeypatch.setattr(weights, "hub_reachable", no_probe)
-    monkeypatch.setattr(weights, "download", no_probe)
+    monkeypatch.setattr(weights, "fetch", no_probe)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     settings = Settings(data_dir=tmp_path, device="cpu")
@@ -76,7 +76,7 @@ def test_unreachable_hub_is_one_bounded_probe(tmp_path, monkeypatch):
         raise AssertionError("a download started although the hub is unreachable")
 
     monkeypatch.setattr(weights, "hub_reachable", unreachable)
-    monkeypatch.setattr(weights, "download", no_download)
+    monkeypatch.setattr(weights, "fetch", no_download)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelUnavailableError, match="the model hub cannot be reached"):
