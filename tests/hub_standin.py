@@ -7,8 +7,9 @@ repos whose file lists are the real repositories' (``tests/data/hub_listings``):
 - ``--mode real``: every file has its real size; its bytes are made up (zeros) on the fly.
   For dry runs: what the real repo weighs.
 - ``--mode tiny``: the files a backend loads carry a tiny random model of the same kind
-  (``agent.models.tiny``); the repo's other files keep their real sizes and are never meant
-  to be fetched. Downloads are small, and the downloaded model loads.
+  (``agent.models.tiny``; small configs it lacks are ``{}``); the repo's other files keep
+  their real sizes and are never meant to be fetched. A repo with no tiny model of its kind
+  (faster-whisper's CTranslate2 files, the x-vector dataset) serves small stand-in files.
 
 Every request is appended to ``--log`` as a JSON line (method, path, range, status, bytes
 sent), so tests can see what was fetched. ``--rate`` slows the bytes down (to cut a
@@ -139,6 +140,8 @@ def build(mode: str, tiny_dir: Path | None, only: list[str] | None = None) -> di
             if content is None and mode == "tiny" and folder is not None and entry["path"].endswith((".json", ".txt")) \
                     and entry["size"] < 5_000_000:  # a small config or vocabulary the tiny model lacks
                 content = b"{}" if entry["path"].endswith(".json") else b"\n"
+            if content is None and mode == "tiny" and folder is None:  # no tiny model of this kind: small filler
+                content = f"stand-in for {name}/{entry['path']}\n".encode() * 32
             if content is not None:
                 served = Served(entry["path"], len(content), content, hashlib.sha256(content).hexdigest())
             files[entry["path"]] = served

@@ -109,7 +109,8 @@ def show_turn(
                 started = True
             print(event.text, end="", flush=True)
         elif isinstance(event, StepProgress) and progress is not None:
-            progress(event.label, event.done, event.total)
+            progress(event.label, event.done, event.total, unit=event.unit) if event.unit else \
+                progress(event.label, event.done, event.total)
         elif isinstance(event, AudioChunk) and speakers is not None:
             speakers.play(event.samples, event.sample_rate)
         elif isinstance(event, TurnDone):

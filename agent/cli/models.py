@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from agent.config import MODEL_SLOTS, get_settings
@@ -111,7 +108,7 @@ def pull_models(args: argparse.Namespace) -> int:
         return 1 if failures else 0
     for the_plan in plans:
         try:
-            with download_bar(the_plan) as progress:
+            with hub.terminal_bar(the_plan.title, the_plan.total) as progress:
                 weights.fetch(the_plan, progress)
             print(f"{the_plan.repo}: ready.", flush=True)
         except PolychatError as e:
@@ -136,29 +133,6 @@ def show_plan(the_plan: Any, slots: tuple[str, ...]) -> None:
         names = ", ".join(f.path for f in sorted(the_plan.skipped, key=lambda f: -f.size)[:4])
         more = f" and {len(the_plan.skipped) - 4} more" if len(the_plan.skipped) > 4 else ""
         print(f"  not needed: {len(the_plan.skipped)} files, {hub.human_size(the_plan.skipped_bytes)} ({names}{more})")
-
-
-@contextlib.contextmanager
-def download_bar(the_plan: Any) -> Iterator[Any]:
-    """A terminal bar (bytes, rate, time left) fed by a download's progress reports."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=the_plan.total, unit="B", unit_scale=True, unit_divisor=1000, desc=the_plan.title,
-               file=sys.stderr, dynamic_ncols=True, miniters=1)
-    started: list[int] = []
-
-    def progress(title: str, done: int, total: int) -> None:
-        if not started:  # what was already here does not count toward the rate
-            started.append(done)
-            bar.reset(total=total)
-            bar.initial = done
-        bar.n = done
-        bar.refresh()
-
-    try:
-        yield progress
-    finally:
-        bar.close()
 
 
 def check_models(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ class ProgressBar:
         self._bars: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, label: str, done: int, total: int) -> None:
+    def __call__(self, label: str, done: int, total: int, unit: str = "") -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
@@ -43,7 +43,8 @@ class ProgressBar:
         with self._lock:
             bar = self._bars.get(label)
             if bar is None:
-                bar = self._bars[label] = tqdm(total=total, desc=label, unit="step", file=sys.stderr, leave=False)
+                shape = {"unit": "B", "unit_scale": True, "unit_divisor": 1000} if unit == "bytes" else {"unit": "step"}
+                bar = self._bars[label] = tqdm(total=total, desc=label, file=sys.stderr, leave=False, **shape)
             bar.total = total
             bar.n = done
             bar.refresh()

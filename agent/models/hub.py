@@ -9,9 +9,9 @@ when there are any, one framework, one precision (the fp16 variant of Stable Dif
 CUDA, the fp32 safetensors on CPU). Nothing else is downloaded.
 
 Downloads go through ``huggingface_hub`` into the normal Hugging Face cache, one file at a
-time: an interrupted file resumes where it stopped (its ``.incomplete`` part stays in the
-cache), a finished file's size and SHA-256 are checked against the hub's listing, and a
-damaged file is fetched again. ``HF_ENDPOINT`` (a mirror or private hub) and ``HF_TOKEN``
+time: an interrupted file resumes where it stopped, even in a later pull (its part stays in
+the cache as ``blobs/<etag>.part``), a finished file's size and SHA-256 are checked against
+the hub's listing, and a damaged file is fetched again. ``HF_ENDPOINT`` (a mirror or private hub) and ``HF_TOKEN``
 (private and gated repos) are read when the hub is asked, not at import.
 """
 
@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import struct
+import sys
 import threading
 import time
 import zipfile
@@ -34,11 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ModelUnavailableError, PolychatError
+from agent.errors import ModelUnavailableError, PolychatError, TurnCancelled
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+CHUNK_BYTES = 256 * 1024  # bytes written (and reported) at a time; a cut download loses at most this much
 DISK_MARGIN = 200 * 1024 * 1024  # bytes left free after a pull, for the cache's own bookkeeping
 CONFIG_SUFFIXES = (".json", ".txt", ".model", ".spm", ".tiktoken")  # configs, tokenizers, vocabularies
 NOT_LOADED = ("README*", "*.md", ".gitattributes", "LICENSE*", "USE_POLICY*", "*.png", "*.jpg", "*.gif")
@@ -228,8 +230,8 @@ class RepoPlan:
 
     def partial_bytes(self) -> int:
         """Bytes of interrupted downloads already in the cache (a pull resumes from them)."""
-        folder = cache_dir() / f"{self.repo_type}s--{self.repo.replace('/', '--')}" / "blobs"
-        return sum(p.stat().st_size for p in folder.glob("*.incomplete")) if folder.is_dir() else 0
+        folder = repo_folder(self) / "blobs"
+        return sum(p.stat().st_size for p in folder.glob("*.part")) if folder.is_dir() else 0
 
 
 def hub_error(repo: str, error: BaseException, repo_type: str = "model") -> PolychatError:
@@ -445,6 +447,30 @@ def sha256_of(path: Path) -> str:
 # --------------------------------------------------------------------------- fetching
 
 
+@contextlib.contextmanager
+def terminal_bar(title: str, total: int) -> Iterator[DownloadProgress]:
+    """A bar on the terminal (bytes, rate, time left) fed by a download's progress reports."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=title, file=sys.stderr,
+               dynamic_ncols=True, miniters=1)
+    started: list[int] = []
+
+    def progress(_title: str, done: int, total: int) -> None:
+        if not started:  # what was already here does not count toward the rate
+            started.append(done)
+            bar.reset(total=total)
+            bar.initial = bar.n = done
+            bar.refresh()
+            return
+        bar.update(done - bar.n)  # tqdm redraws at most ten times a second
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
 class _Tally:
     """Bytes fetched across the files of one pull, handed to a progress listener."""
 
@@ -497,10 +523,16 @@ def fetch(the_plan: RepoPlan, progress: DownloadProgress | None = None) -> Path:
         ModelUnavailableError: the download failed or the file stays damaged (one sentence).
         TurnCancelled: the listener stopped it (a turn was cancelled); the part is kept.
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants
 
+    # huggingface_hub keeps each 10 MB piece in memory until it is whole: a cut connection loses
+    # it, and progress moves in 10 MB jumps. Smaller pieces resume closer to the cut.
+    constants.DOWNLOAD_CHUNK_SIZE = CHUNK_BYTES
     listener = progress if progress is not None else download_progress.get()
     missing = the_plan.to_fetch()
+    if missing and listener is None and sys.stderr is not None and sys.stderr.isatty():  # a one-shot command
+        with terminal_bar(the_plan.title, the_plan.total) as bar:
+            return fetch(the_plan, bar)
     partial = the_plan.partial_bytes()
     tally = _Tally(the_plan.title, the_plan.total, the_plan.total - sum(f.size for f in missing) + partial, listener)
     if missing and listener is not None:
@@ -509,7 +541,7 @@ def fetch(the_plan: RepoPlan, progress: DownloadProgress | None = None) -> Path:
     for item in the_plan.files:
         cached = the_plan.cached(item)
         if cached is None:
-            cached = _fetch_file(the_plan, item, tally, hf_hub_download)
+            cached = _fetch_file(the_plan, item, tally)
         folder = Path(str(cached)[: -len(item.path)].rstrip("/"))
     if folder is None:
         raise ModelUnavailableError(f"{the_plan.repo} lists no files to download.")
@@ -518,29 +550,65 @@ def fetch(the_plan: RepoPlan, progress: DownloadProgress | None = None) -> Path:
     return folder
 
 
-def _fetch_file(the_plan: RepoPlan, item: RepoFile, tally: _Tally, download: Callable[..., str]) -> Path:
-    why = ""
-    for attempt in (1, 2):  # a file that arrives damaged is fetched once more from the start
-        try:
-            path = Path(download(
-                the_plan.repo, item.path, repo_type=the_plan.repo_type, revision=the_plan.revision,
-                cache_dir=cache_dir(), endpoint=endpoint(), tqdm_class=tally.bar_class(), force_download=attempt > 1,
-            ))
-        except PolychatError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a dropped connection, a refusal: one sentence
-            if type(e).__name__ == "TurnCancelled":
-                raise
-            raise hub_error(the_plan.repo, e, the_plan.repo_type) from e
-        why = damage(path, item.size)
-        if why is None and item.sha256 and sha256_of(path) != item.sha256:
-            why = "its content does not match the hub's checksum"
-        if why is None:
-            return path
-        log.warning("%s of %s arrived damaged (%s); fetching it again.", item.path, the_plan.repo, why)
-        tally.add(-item.size)
-    raise ModelUnavailableError(
-        f"{item.path} of {the_plan.repo} arrived damaged twice ({why}); check the connection or HF_ENDPOINT "
-        f"and pull again."
-    )
+def _fetch_file(the_plan: RepoPlan, item: RepoFile, tally: _Tally) -> Path:
+    """Fetch one file into the cache, resuming its part from an earlier, cut download.
 
+    ``huggingface_hub`` resumes a cut connection only within one call and drops the part when
+    it gives up; here the part is kept (``blobs/<etag>.part``) until the file is whole, so a
+    pull started again (another day, another process) asks only for the rest.
+    """
+    from filelock import FileLock
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    try:
+        url = hf_hub_url(the_plan.repo, item.path, repo_type=the_plan.repo_type, revision=the_plan.revision,
+                         endpoint=endpoint())
+        meta = get_hf_file_metadata(url)
+        if not meta.etag:
+            raise ModelUnavailableError(f"The hub at {endpoint()} gave no ETag for {item.path} of {the_plan.repo}.")
+        size = meta.size if meta.size is not None else item.size
+        blobs = repo_folder(the_plan) / "blobs"
+        blobs.mkdir(parents=True, exist_ok=True)
+        blob, part = blobs / meta.etag, blobs / f"{meta.etag}.part"
+        why = ""
+        with FileLock(str(blobs / f"{meta.etag}.part.lock")):  # one writer per part, across processes
+            for _attempt in (1, 2):  # a file that arrives damaged is fetched once more from the start
+                if blob.exists() and damage(blob, size) is None:
+                    break
+                blob.unlink(missing_ok=True)  # a damaged copy already in the cache is replaced, not trusted
+                have = part.stat().st_size if part.exists() else 0
+                if have > size:
+                    part.unlink()
+                    tally.add(-have)
+                    have = 0
+                with open(part, "ab") as handle:
+                    http_get(meta.location, handle, resume_size=have, headers=build_hf_headers(),
+                             expected_size=size, tqdm_class=tally.bar_class(), displayed_filename=item.path)
+                why = damage(part, size) or ""
+                if not why and item.sha256 and sha256_of(part) != item.sha256:
+                    why = "its content does not match the hub's checksum"
+                if not why:
+                    os.replace(part, blob)
+                    break
+                log.warning("%s of %s arrived damaged (%s); fetching it again.", item.path, the_plan.repo, why)
+                part.unlink(missing_ok=True)
+                tally.add(-size)
+            else:
+                raise ModelUnavailableError(
+                    f"{item.path} of {the_plan.repo} arrived damaged twice ({why}); check the connection or "
+                    f"HF_ENDPOINT and pull again."
+                )
+        # the blob is whole: the hub client links it into the snapshot without fetching it again
+        return Path(hf_hub_download(the_plan.repo, item.path, repo_type=the_plan.repo_type,
+                                    revision=the_plan.revision, cache_dir=cache_dir(), endpoint=endpoint()))
+    except (PolychatError, TurnCancelled):
+        raise
+    except Exception as e:  # noqa: BLE001 - a dropped connection, a refusal: one sentence
+        raise hub_error(the_plan.repo, e, the_plan.repo_type) from e
+
+
+def repo_folder(the_plan: RepoPlan) -> Path:
+    """The repo's folder in the Hugging Face cache (``models--owner--name``)."""
+    return cache_dir() / f"{the_plan.repo_type}s--{the_plan.repo.replace('/', '--')}"

@@ -19,12 +19,14 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from agent.artifacts import Artifact
 from agent.config import Settings, get_settings
 from agent.errors import PolychatError, TurnCancelled, storage_error
+from agent.models import hub
 from agent.router.plan import Plan, Step
 from agent.turn.events import (
     AudioChunk,
@@ -32,6 +34,7 @@ from agent.turn.events import (
     Reply,
     StepFinished,
     StepProgress,
+    StepStarted,
     TextDelta,
     Transcript,
     TurnDone,
@@ -40,6 +43,8 @@ from agent.turn.events import (
 from agent.turn.executor import MEDIA_TOOLS, ExecutionLog, Executor
 
 log = logging.getLogger(__name__)
+
+DOWNLOAD_REPORT_SECONDS = 0.25  # a download's progress is reported at most this often
 
 __all__ = ["NO_CHAT_MODEL", "NO_WORDS_HEARD", "Assistant", "Reply", "cancel_running_turns"]
 
@@ -369,6 +374,8 @@ class _Turn:
         self._quiet = False  # the voice note's transcription shows as its transcript, not as a step
         self._sentences: dict[int, int] = {}  # spoken sentences so far, per step
         self.timed_out = False  # stopped by max_turn_seconds
+        self._last_download_report = 0.0
+        self._running_step: tuple[int, str] = (0, "chat")  # the step running now (0: none shown)
 
     def expire(self) -> None:
         """The turn ran past ``max_turn_seconds``: stop it, and say so in its reply."""
@@ -380,7 +387,8 @@ class _Turn:
         """Hold the conversation (turns of one conversation run one at a time), then answer."""
         hold = getattr(self.session, "turn", None)
         try:
-            with hold(self.cancel) if hold is not None else contextlib.nullcontext():
+            with hold(self.cancel) if hold is not None else contextlib.nullcontext(), \
+                    hub.reporting_downloads(self._downloading):
                 self._answer()
         except TurnCancelled:  # stopped while the conversation's previous turn ran: it never began
             self.emit(TurnDone(Reply(text="", user_text=self.text, cancelled=True)))
@@ -552,6 +560,10 @@ class _Turn:
 
     # -- listening to the steps ------------------------------------------------------------
     def _step_event(self, event: TurnEvent) -> None:
+        if isinstance(event, StepStarted) and not self._quiet:
+            self._running_step = (event.step, event.tool)
+        elif isinstance(event, StepFinished):
+            self._running_step = (0, "chat")
         if self._quiet:
             return
         self.emit(event)
@@ -564,6 +576,20 @@ class _Turn:
         step = self.context.step or 0
         tool = self.log.steps[step - 1].tool if 0 < step <= len(self.log.steps) else ""
         self.emit(StepProgress(step, tool, str(label), int(done), int(total)))
+
+    def _downloading(self, title: str, done: int, total: int) -> None:
+        """A model this turn needs is downloading: its bytes show as the step's progress.
+
+        Reports come at most every ``DOWNLOAD_REPORT_SECONDS`` (and at the end); a stopped
+        turn stops the download here (its part is kept and resumes next time).
+        """
+        self.context.check_cancelled()
+        now = time.monotonic()
+        if done < total and now - self._last_download_report < DOWNLOAD_REPORT_SECONDS:
+            return
+        self._last_download_report = now
+        step, tool = self._running_step
+        self.emit(StepProgress(step, tool, f"Downloading {title}", int(done), int(total), "bytes"))
 
     def _audio(self, words: str, samples: Any, sample_rate: int) -> None:
         step = self.context.step or 0

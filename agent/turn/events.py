@@ -141,7 +141,11 @@ class StepStarted(TurnEvent):
 
 @dataclass
 class StepProgress(TurnEvent):
-    """Long work inside a step: ``done`` of ``total`` (diffusion steps, sentences, lines)."""
+    """Long work inside a step: ``done`` of ``total`` (diffusion steps, sentences, lines).
+
+    A model downloading for the step reports bytes: ``label`` is ``Downloading <model>`` and
+    ``unit`` is ``bytes`` (the JSON carries ``unit`` only then). Step 0 is the chat model's.
+    """
 
     type: ClassVar[str] = "step.progress"
     step: int
@@ -149,9 +153,14 @@ class StepProgress(TurnEvent):
     label: str
     done: int
     total: int
+    unit: str = ""
 
     def _fields(self) -> dict[str, Any]:
-        return {"step": self.step, "tool": self.tool, "label": self.label, "done": self.done, "total": self.total}
+        fields: dict[str, Any] = {"step": self.step, "tool": self.tool, "label": self.label, "done": self.done,
+                                  "total": self.total}
+        if self.unit:
+            fields["unit"] = self.unit
+        return fields
 
 
 @dataclass

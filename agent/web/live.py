@@ -138,6 +138,7 @@ class LiveTurn:
         self.voice_message = voice_message
         self.message = cl.Message(content="")
         self.steps: dict[int, cl.Step] = {}
+        self._downloads: dict[str, cl.Step] = {}  # downloads outside any tool step, by label
         self.drawn_steps: list[cl.Step] = []  # every step shown (to take back a withdrawn answer)
         self.reply: Any = None
         self.audio_chunks = 0  # spoken sentences sent to the browser's player
@@ -247,10 +248,34 @@ class LiveTurn:
 
     async def _step_progress(self, event: StepProgress) -> None:
         step = self.steps.get(event.step)
+        if step is None and event.unit == "bytes":  # a model downloading outside any shown step (the chat model)
+            await self._download_outside_steps(event)
+            return
         if step is None:
             return
-        step.output = progress_text(event.label, event.done, event.total)
+        step.output = progress_text(event.label, event.done, event.total, event.unit)
         try:  # drawn, not stored: the stored step gets its result when it ends
+            await cl.context.emitter.update_step(step.to_dict())
+        except Exception:  # progress is a courtesy; never let it break a turn
+            log.debug("Progress update failed", exc_info=True)
+
+    async def _download_outside_steps(self, event: StepProgress) -> None:
+        """A step of its own for a download no tool step holds; it ends with the download."""
+        step = self._downloads.get(event.label)
+        if step is None:
+            step = cl.Step(name="download", type="tool", parent_id=self.parent_id, default_open=True)
+            step.input = {"model": event.label.removeprefix("Downloading ")}
+            step.start = utc_now()
+            self._downloads[event.label] = step
+            self.drawn_steps.append(step)
+            await step.send()
+        step.output = progress_text(event.label, event.done, event.total, event.unit)
+        if event.done >= event.total:
+            del self._downloads[event.label]
+            step.end = utc_now()
+            await step.update()
+            return
+        try:
             await cl.context.emitter.update_step(step.to_dict())
         except Exception:  # progress is a courtesy; never let it break a turn
             log.debug("Progress update failed", exc_info=True)

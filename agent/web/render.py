@@ -21,8 +21,13 @@ def upload_problem(name: str, reason: str) -> str:
     return f"I couldn't use {name}: {reason}"
 
 
-def progress_text(label: str, done: int, total: int) -> str:
-    """``step 3 of 20`` for image generation, ``Reading lines: 3 of 20`` for the rest."""
+def progress_text(label: str, done: int, total: int, unit: str = "") -> str:
+    """``step 3 of 20`` for image generation, ``Downloading Stable Diffusion 1.5 (1.9 of 4.1 GB)``
+    for a download, ``Reading lines: 3 of 20`` for the rest."""
+    if unit == "bytes":
+        from agent.models.hub import of_total
+
+        return f"{label} ({of_total(done, total)})"
     if label == "generate_image":
         return f"step {done} of {total}"
     return f"{label}: {done} of {total}"
