@@ -26,7 +26,11 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -304,6 +308,45 @@ def serve(hub: Hub, port: int = 0) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(hub))
     server.daemon_threads = True
     return server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandIn:
+    """A hub stand-in process: started, stopped (killed), started again on the same port."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder, self.args = folder, list(args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "requests.jsonl"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> StandIn:
+        self.log.write_text("")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--port", str(self.port), "--log", str(self.log),
+             "--tiny-dir", str(self.folder / "tiny"), *self.args, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        line = self.process.stdout.readline()
+        assert line.startswith("listening on"), line
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def requests(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def fetched(self, repo: str) -> list[dict]:
+        return [r for r in self.requests() if r.get("method") == "GET" and r.get("repo") == repo]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,7 @@ person points it at a mirror. Nothing here reaches the network.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +20,9 @@ from PIL import Image
 from agent.errors import PolychatError
 from agent.models import hub
 from cli_helpers import ROOT, cli_env
+from hub_standin import StandIn
 
 LISTINGS = ROOT / "tests" / "data" / "hub_listings"
-STANDIN = ROOT / "tests" / "hub_standin.py"
 
 
 def real_listing(repo: str) -> list[hub.RepoFile]:
@@ -125,45 +122,6 @@ def test_a_pull_that_does_not_fit_on_the_disk_is_one_sentence(tmp_path, monkeypa
 
 
 # --------------------------------------------------------------------------- against the stand-in
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class StandIn:
-    """A hub stand-in process: started, stopped (killed), started again on the same port."""
-
-    def __init__(self, folder: Path, *args: str) -> None:
-        self.folder, self.args = folder, list(args)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = folder / "requests.jsonl"
-        self.process: subprocess.Popen | None = None
-
-    def start(self, *extra: str) -> StandIn:
-        self.log.write_text("")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(
-            [sys.executable, str(STANDIN), "--port", str(self.port), "--log", str(self.log),
-             "--tiny-dir", str(self.folder / "tiny"), *self.args, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        line = self.process.stdout.readline()
-        assert line.startswith("listening on"), line
-        return self
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def requests(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-
-    def fetched(self, repo: str) -> list[dict]:
-        return [r for r in self.requests() if r.get("method") == "GET" and r.get("repo") == repo]
 
 
 @pytest.fixture(scope="module")

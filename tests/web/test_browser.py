@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -606,3 +607,38 @@ def test_password_login_keeps_each_persons_conversations_apart(browser, tmp_path
         for page in pages:
             page.context.close()
         guarded.stop()
+
+
+def test_the_first_caption_on_an_empty_cache_shows_its_download_then_answers(new_page, tmp_path: Path) -> None:
+    """A connected first run: BLIP comes from a hub (the loopback stand-in, slowed down) while the turn waits."""
+    from hub_standin import StandIn
+
+    (tmp_path / "hub").mkdir()
+    hub = StandIn(tmp_path / "hub", "--mode", "tiny", "--repo", "Salesforce/blip-image-captioning-base").start(
+        "--rate", "20000")  # 20 kB/s: the tiny weights take seconds, as real ones take minutes
+    first_run = Server(tmp_path / "data", HF_HUB_OFFLINE="0", HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=hub.url,
+                       POLYCHAT_CAPTION_IMAGE_MODEL="Salesforce/blip-image-captioning-base")
+    first_run.start()
+    try:
+        page = new_page(first_run.url)
+        attach(page, make_png(tmp_path / "dot.png"))
+        send(page, "what is in this picture?")
+        pattern = re.compile(r"Downloading BLIP captioning \(([\d.]+) of ([\d.]+) kB\)")
+        seen: list[str] = []  # each progress text the page showed, as it changed
+        deadline = time.monotonic() + REPLY_TIMEOUT / 1000
+        while (not assistant_messages(page).count() or page.query_selector("#stop-button")) \
+                and time.monotonic() < deadline:
+            for text in page.get_by_text(pattern).all_inner_texts():
+                if not seen or seen[-1] != text:
+                    seen.append(text)
+            page.wait_for_timeout(100)
+        reply = wait_for_reply(page)
+        assert reply.inner_text().strip()  # the tiny model's caption
+        progress = [pattern.search(text) for text in seen]
+        done = [float(m.group(1)) for m in progress if m]
+        assert len(set(done)) >= 2 and done == sorted(done), seen  # it moved, forwards
+        assert done[-1] > 100 and len({m.group(2) for m in progress if m}) == 1, seen  # one total throughout
+        assert any(r.get("file") == "model.safetensors" for r in hub.requests())
+    finally:
+        first_run.stop()
+        hub.kill()
