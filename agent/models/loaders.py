@@ -97,10 +97,21 @@ def load_rapidocr(path: Path, device: str, dtype: Any) -> Bundle:
     return Bundle(RapidOCR(), None, "cpu", None, path)
 
 
+def diffusers_variant(path: Path, dtype: Any) -> str | None:
+    """``fp16`` when the pipeline folder holds the fp16 weights and they are wanted (half precision)
+    or the only ones there (``polychat models pull`` fetches just one precision); else None."""
+    unet = path / "unet"
+    half = any(unet.glob("*.fp16.safetensors")) or any(unet.glob("*.fp16.bin"))
+    full = any((unet / name).exists() for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"))
+    if half and (not full or str(dtype) == "torch.float16"):
+        return "fp16"
+    return None
+
+
 def load_stable_diffusion(path: Path, device: str, dtype: Any) -> Bundle:
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(path, dtype=dtype)
+    pipe = StableDiffusionPipeline.from_pretrained(path, dtype=dtype, variant=diffusers_variant(path, dtype))
     # DPM-Solver++ finishes an image in 20-25 steps, where the stock PNDM scheduler needs ~50.
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe = pipe.to(device)

@@ -293,3 +293,26 @@ def test_a_gated_model_says_how_to_accept_its_licence(tmp_path):
         assert "Salesforce/blip-image-captioning-base: ready." in result.stdout
     finally:
         standin.kill()
+
+
+def test_stable_diffusion_loads_the_one_precision_that_was_pulled(tmp_path, tiny_settings):
+    """A GPU machine pulls the fp16 files only; a folder with both loads fp32 on the CPU, fp16 for half precision."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from agent.models.loaders import diffusers_variant, load_stable_diffusion
+    from agent.models.tiny import ensure_tiny
+
+    tiny = StableDiffusionPipeline.from_pretrained(ensure_tiny("stable-diffusion", tiny_settings.tiny_dir))
+    half_only = tmp_path / "fp16"
+    tiny.to(torch.float16).save_pretrained(half_only, variant="fp16")
+    assert sorted(p.name for p in (half_only / "unet").iterdir()) == ["config.json",
+                                                                      "diffusion_pytorch_model.fp16.safetensors"]
+    assert diffusers_variant(half_only, torch.float32) == "fp16"
+    bundle = load_stable_diffusion(half_only, "cpu", torch.float32)
+    assert bundle.model.unet.dtype == torch.float32  # fp16 weights, run in fp32 on the CPU
+
+    both = tmp_path / "both"
+    tiny.save_pretrained(both)
+    tiny.to(torch.float16).save_pretrained(both, variant="fp16")
+    assert diffusers_variant(both, torch.float32) is None and diffusers_variant(both, torch.float16) == "fp16"
