@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import realsize
-from bench.common import RunConfig
+from bench.common import RunConfig, packaged
 from bench.engines import HfWhisper
 from bench.measure import (
     MB,
@@ -27,7 +28,7 @@ from bench.measure import (
     reset_cuda_peak,
     synchronize,
 )
-from bench.report import RANDOM_REAL_SIZE, REAL_WEIGHTS, Section, Table, ratio
+from bench.report import RANDOM_REAL_SIZE, REAL_WEIGHTS, TINY_RANDOM, Section, Table, ratio
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,171 @@ def _sd_factory(config: RunConfig) -> tuple[Callable[[Any], Any], str]:
     return random_pipeline, RANDOM_REAL_SIZE
 
 
+# -- every model through polychat's own loader, and the memory budget ------------------------------
+
+# One call of each tool the GPU path serves (arguments beyond the input artifact); (tool, backend, args).
+# faster-whisper runs the packaged real Whisper base (the ``offline`` extra), float16 on CUDA.
+MODEL_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("transcribe_audio", "transformers", {}),
+    ("transcribe_audio", "faster-whisper", {}),
+    ("caption_image", "transformers", {}),
+    ("answer_image_question", "transformers", {"question": "what is in the picture?"}),
+    ("read_image_text", "trocr", {}),
+    ("translate_text", "marian", {"text": "The weather is nice today.", "source_language": "en",
+                                   "target_language": "fr"}),
+    ("speak_text", "speecht5", {"text": "The weather is nice today."}),
+    ("generate_image", "diffusers", {"prompt": SD_PROMPT, "steps": 4, "width": 256, "height": 256, "seed": SD_SEED}),
+]
+INPUT_OF = {"transcribe_audio": "audio", "caption_image": "image", "answer_image_question": "image",
+            "read_image_text": "image"}
+
+
+def model_weights(config: RunConfig, device: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Model overrides by slot for the check, and the weights label of each slot.
+
+    Real weights when they are in the Hugging Face cache; else random weights of real size
+    (``bench.realsize``) for Whisper, BLIP, Marian and SpeechT5; else the tiny profile's.
+    """
+    from agent.models.catalog import resolve
+
+    models: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    settings = config.settings_for(device=device)
+    for slot in ("transcribe_audio", "caption_image", "answer_image_question", "read_image_text", "translate_text",
+                 "speak_text", "speak_text_vocoder", "generate_image"):
+        if resolve(slot, settings).where == "hub cache":
+            labels[slot] = REAL_WEIGHTS
+    if config.quick:
+        return models, labels
+    built = {
+        "transcribe_audio": lambda: realsize.whisper("small", config.cache),
+        "caption_image": lambda: realsize.blip_caption(config.cache),
+        "answer_image_question": lambda: realsize.blip_vqa(config.cache),
+        "translate_text": lambda: realsize.marian(config.cache),
+        "speak_text": lambda: realsize.speecht5(config.cache)[0],
+        "speak_text_vocoder": lambda: realsize.speecht5(config.cache)[1],
+    }
+    for slot, build in built.items():
+        if slot not in labels:
+            models[slot], labels[slot] = str(build()), RANDOM_REAL_SIZE
+    return models, labels
+
+
+def attention_of(bundle: Any) -> str:
+    """How a loaded model computes attention: ``sdpa``/``eager`` (transformers), the processor (diffusers)."""
+    model = bundle.model
+    unet = getattr(model, "unet", None)
+    if unet is not None:
+        processors = {type(p).__name__ for p in unet.attn_processors.values()}
+        return ", ".join(sorted(processors))
+    config = getattr(model, "config", None)
+    found = getattr(config, "_attn_implementation", None) if config is not None else None
+    return str(found) if found else "-"
+
+
+def model_rows(config: RunConfig, *, device: str, runs: int, models: dict[str, str] | None = None,
+               labels: dict[str, str] | None = None, budget_mb: float = 0.0) -> tuple[list[list[Any]], Any]:
+    """Each tool's model loaded by polychat's ModelManager on ``device`` in the settings' dtype (auto:
+    fp16 on CUDA), run once to load and warm, then timed.
+
+    Rows: tool, backend, weights, device, dtype, attention, first call s (load + run), median s,
+    manager MB, CUDA allocated MB. Returns the rows and the manager (its models still loaded).
+    """
+    import tempfile
+
+    from agent.artifacts import ArtifactStore
+    from agent.models.manager import ModelManager
+    from bench import corpus
+    from tools import make_tool
+    from tools.base import ToolContext
+
+    settings = config.settings_for("tiny", models=models or {}, device=device, memory_budget_mb=budget_mb)
+    manager = ModelManager(settings)
+    store = ArtifactStore(Path(tempfile.mkdtemp(prefix="gpu-store-", dir=config.work)), settings)
+    inputs = {
+        "image": store.add_file(corpus.scene_image(config.work / "gpu-scene.png")).id,
+        "audio": store.add_file(_speech(config.work / "gpu-speech.wav")).id,
+    }
+    rows, loaded_choices = [], []
+    for tool_name, backend, args in MODEL_CALLS:
+        overrides: dict[str, Any] = {"backend": backend}
+        label = (labels or {}).get(tool_name) or (RANDOM_REAL_SIZE if tool_name in (models or {}) else TINY_RANDOM)
+        if backend == "faster-whisper":
+            if not packaged("whisper-base"):
+                continue
+            overrides["model"], label = "package:whisper-base", REAL_WEIGHTS
+        context = ToolContext(settings, manager, store, turn=1, step=1, overrides=overrides)
+        tool = make_tool(tool_name, context)
+        call_args = dict(args)
+        if tool_name in INPUT_OF:
+            call_args[INPUT_OF[tool_name]] = inputs[INPUT_OF[tool_name]]
+        if tool_name == "read_image_text":
+            call_args["image"] = store.add_file(corpus.page_image(config.work / "gpu-page.png")).id
+
+        def call(t: Any = tool, a: dict[str, Any] = call_args) -> Any:
+            result = t.execute(**a)
+            synchronize()
+            return result
+
+        started = time.perf_counter()
+        call()
+        first = time.perf_counter() - started
+        timings, _ = interleaved({"call": call}, runs)
+        choice = manager.choose(tool_name, **overrides)
+        loaded = next((m for m in reversed(manager.loaded()) if m.family == choice.family), None)
+        if loaded is None:
+            continue
+        loaded_choices.append(choice)
+        bundle = loaded.bundle
+        dtype = dtype_name(bundle.dtype) if bundle.dtype is not None else bundle.extra.get("compute_type", "-")
+        rows.append([tool_name, backend, label, bundle.device, dtype, attention_of(bundle), first,
+                     timings["call"].median, loaded.nbytes / MB, cuda_allocated_mb() if device == "cuda" else None])
+    return rows, (manager, loaded_choices)
+
+
+def _speech(path: Path) -> Path:
+    """A spoken sentence (espeak-ng when installed, else a tone) for the Whisper rows."""
+    from bench import corpus
+
+    if corpus.espeak_available():
+        return corpus.espeak_clip("The weather is nice today.", path).path
+    import numpy as np
+
+    from agent.media import SAMPLE_RATE, encode_wav
+
+    tone = 0.2 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE).astype("float32")
+    path.write_bytes(encode_wav(tone, SAMPLE_RATE))
+    return path
+
+
+def budget_rows(loaded: tuple[Any, list[Any]]) -> tuple[list[list[Any]], bool]:
+    """Load the same models again under a memory budget of half of what they took together.
+
+    Rows: model loaded, models resident, resident MB (the manager's count), CUDA allocated MB.
+    Returns the rows and whether the budget held after every load (one model alone may exceed it).
+    """
+    import dataclasses
+
+    from agent.models.manager import ModelManager
+
+    manager, choices = loaded
+    total_mb = manager.total_bytes() / MB
+    budget = dataclasses.replace(manager.settings, memory_budget_mb=total_mb / 2)
+    manager.unload_all()
+    release_memory()
+    small = ModelManager(budget)
+    rows, held = [], True
+    for choice in choices:
+        model = small.load(choice, variant={"src": "en", "tgt": "fr"})
+        used = small.total_bytes() / MB
+        held = held and (used <= budget.memory_budget_mb or len(small.loaded()) == 1)
+        rows.append([f"{choice.slot} ({model.family})", len(small.loaded()), used,
+                     cuda_allocated_mb() if small.device == "cuda" else None])
+    small.unload_all()
+    release_memory()
+    return rows, held
+
+
 def run(config: RunConfig) -> Section:
     section = Section(
         "gpu", "GPU",
@@ -240,6 +406,31 @@ def run(config: RunConfig) -> Section:
         diffusion.add(*row)
         found["sd"][row[0]] = row[1]
     section.tables.append(diffusion)
+    release_memory()
+
+    models, labels = model_weights(config, "cuda")
+    every = Table(f"Every model on {card} through polychat's ModelManager (dtype auto: float16 on CUDA)",
+                  ["tool", "backend", "weights", "device", "dtype", "attention", "first call (s)", "median (s)",
+                   "model MB", "CUDA allocated MB"], command=config.section_command("gpu"))
+    rows, loaded = model_rows(config, device="cuda", runs=config.runs(3, 1), models=models, labels=labels)
+    for row in rows:
+        every.add(*row)
+    every.notes.append("First call: loading from disk plus one run. generate_image here is 256×256 in 4 steps; "
+                       "the table above times 512×512. Attention is SDPA wherever transformers offers it for the "
+                       "architecture; BLIP and SpeechT5 have only eager attention there.")
+    section.tables.append(every)
+    found["models"] = {(r[0], r[1]): (r[4], r[5]) for r in rows}
+
+    budget, held = budget_rows(loaded)
+    resident = Table(f"Memory budget on {card}: the same models loaded again under half the memory they took",
+                     ["model loaded", "models resident", "resident MB", "CUDA allocated MB"],
+                     command=config.section_command("gpu"))
+    for row in budget:
+        resident.add(*row)
+    resident.notes.append(f"The budget {'held' if held else 'did NOT hold'} after every load: the least recently "
+                          f"used idle models were unloaded and their CUDA memory freed.")
+    section.tables.append(resident)
+    found["budget_held"] = held
     section.findings["gpu"] = found
     release_memory()
     return section

@@ -414,3 +414,27 @@ def test_quick_run_writes_every_section_with_numbers(tmp_path: Path):
     assert machine["cores"] and machine["RAM"].endswith("GB") and machine["torch"][0].isdigit()
     verdicts = table_cells(section_text(report, "## Defaults chosen from these numbers"))
     assert any(row[0] == "ASR engine on CPU" for row in verdicts)
+
+
+@pytest.mark.slow
+def test_gpu_model_check_loads_every_model_through_the_manager_and_keeps_the_budget(tmp_path: Path):
+    """The same code the GPU section runs on CUDA, here on the CPU with the tiny profile's models."""
+    from bench import sec_gpu
+
+    config = RunConfig(quick=True, device="cpu", work=tmp_path)
+    rows, loaded = sec_gpu.model_rows(config, device="cpu", runs=1)
+    tools = [(r[0], r[1]) for r in rows]
+    assert ("caption_image", "transformers") in tools and ("generate_image", "diffusers") in tools
+    assert ("transcribe_audio", "faster-whisper") in tools  # the packaged Whisper base, CTranslate2
+    assert {t for t, _ in tools} == {call[0] for call in sec_gpu.MODEL_CALLS}
+    by_tool = {(r[0], r[1]): r for r in rows}
+    assert by_tool[("caption_image", "transformers")][4] == "float32"  # dtype auto on the CPU
+    # SDPA wherever transformers offers it for the architecture (BLIP and SpeechT5 have only eager attention)
+    assert by_tool[("transcribe_audio", "transformers")][5] == by_tool[("translate_text", "marian")][5] == "sdpa"
+    assert by_tool[("transcribe_audio", "faster-whisper")][4] == "int8"
+    assert "AttnProcessor2_0" in by_tool[("generate_image", "diffusers")][5]  # diffusers' SDPA processor
+    assert all(r[6] > 0 and r[7] > 0 and r[8] > 0 and r[9] is None for r in rows)  # no CUDA reading on the CPU
+
+    budget, held = sec_gpu.budget_rows(loaded)
+    assert held and len(budget) == len(loaded[1])
+    assert max(r[1] for r in budget) < len(budget)  # models were unloaded to stay within the budget
