@@ -197,6 +197,7 @@ class Talk:
         self.clock = 0.0  # seconds of input read
         self.exchanges: list[Exchange] = []
         self.withdrawing: list[Exchange] = []  # answers taken back whose turns are still stopping
+        self._download_shown: dict[str, int] = {}  # the tenth of each download last shown
         self.current: Exchange | None = None
         self.barged = False  # the speech in progress interrupted a reply: answer it
         self.over_reply = False  # the speech in progress began while a reply was being made or played
@@ -408,7 +409,7 @@ class Talk:
     # -- the reply -------------------------------------------------------------------------
     def _pump(self) -> None:
         """Show, play and record what the turns have emitted, without waiting for more."""
-        from agent.turn.events import AudioChunk, TextDelta, Transcript, TurnDone
+        from agent.turn.events import AudioChunk, StepProgress, TextDelta, Transcript, TurnDone
 
         for exchange in list(self.withdrawing):
             while not exchange.finished:
@@ -442,8 +443,20 @@ class Talk:
                         exchange.shown_text = True
                 elif isinstance(event, AudioChunk) and exchange.interrupted_at is None:
                     self._play(exchange, event)
+                elif isinstance(event, StepProgress) and event.unit == "bytes":
+                    self._downloading(event)
                 elif isinstance(event, TurnDone):
                     exchange.reply = event.reply
+
+    def _downloading(self, event: Any) -> None:
+        """A model the reply needs is downloading (first use): a line at its start and every tenth."""
+        from agent.models.hub import of_total
+
+        tenth = 10 * event.done // max(1, event.total)
+        if self._download_shown.get(event.label) == tenth:
+            return
+        self._download_shown[event.label] = tenth
+        self._say(f"polychat: {event.label} ({of_total(event.done, event.total)})")
 
     def _play(self, exchange: Exchange, chunk: Any) -> None:
         last = exchange.sentences[-1].end if exchange.sentences else self.clock
