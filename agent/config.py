@@ -84,6 +84,7 @@ class Settings:
     api_keys: str = ""  # "key1,key2": the keys the OpenAI-compatible API (/v1) accepts as Bearer tokens
     api_keys_file: str = ""  # a file of more such keys, one a line ("#" starts a comment)
     api_max_waiting: int = 4  # /v1 requests one key may have at the models at once; more get 429
+    cluster: str = ""  # a Ray cluster whose Serve deployments run the tools ("" = this process); see agent.cluster
 
     def model_for(self, slot: str) -> str | None:
         """The user's model choice for a slot, or None to use the profile default."""

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "agent.cli.talk",
     "agent.cli.serve",
     "agent.cli.api",
+    "agent.cli.cluster",
     "agent.cli.users",
     "agent.cli.bench",
 )

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from agent.cli.serve import DEFAULT_HOST, DEFAULT_PORT, check_port_free, limit_malloc_arenas, run_server
+from agent.cli.serve import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    add_cluster_option,
+    check_port_free,
+    limit_malloc_arenas,
+    run_server,
+    use_cluster,
+)
 from agent.config import get_settings
 from agent.files import make_private_folder
 
@@ -22,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    add_cluster_option(parser)
     parser.set_defaults(handler=run_api)
 
 
@@ -31,6 +40,7 @@ def run_api(args: argparse.Namespace) -> int:
     from agent.web.openai_auth import api_keys
 
     limit_malloc_arenas()
+    use_cluster(args)
     settings = get_settings()
     api_keys(settings)  # an unreadable keys file is said now, not on the first request
     check_port_free(args.host, args.port)

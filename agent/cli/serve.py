@@ -32,12 +32,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     serve.add_argument("--headless", action="store_true", help="do not open a browser window")
+    add_cluster_option(serve)
     serve.set_defaults(handler=run_serve)
+
+
+def add_cluster_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="run the tools on this Ray cluster's polychat services (HOST:PORT, ray://HOST:PORT; "
+                             "sets POLYCHAT_CLUSTER)")
+
+
+def use_cluster(args: argparse.Namespace) -> None:
+    """``--cluster ADDRESS``: the tools of every turn run on that cluster; checked now, in one sentence."""
+    address = getattr(args, "cluster", None)
+    if address:
+        from agent.config import set_settings
+
+        os.environ["POLYCHAT_CLUSTER"] = address
+        set_settings(None)
+    settings = get_settings()
+    if settings.cluster:
+        from agent.cluster.remote import connect
+
+        connect(settings.cluster)
 
 
 def default_handler(args: argparse.Namespace) -> int:
     """Plain ``polychat``: serve on the default address and open the browser."""
-    return run_serve(argparse.Namespace(host=DEFAULT_HOST, port=DEFAULT_PORT, headless=False))
+    return run_serve(argparse.Namespace(host=DEFAULT_HOST, port=DEFAULT_PORT, headless=False, cluster=None))
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -114,6 +136,7 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
 def run_serve(args: argparse.Namespace) -> int:
     """Start the Chainlit server; returns when it stops."""
     limit_malloc_arenas()
+    use_cluster(args)
     settings = get_settings()
     check_port_free(args.host, args.port)
     make_private_folder(settings.data_dir)  # conversations, media and logins are the owner's alone

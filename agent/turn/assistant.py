@@ -363,7 +363,12 @@ class _Turn:
             progress=self._progress, cancel=cancel, on_audio=self._audio,
             spoken_chars_left=self.settings.max_spoken_chars if self.settings.max_spoken_chars > 0 else None,
         )
-        self.tools = {tool.name: tool for tool in default_tools(self.context)}
+        if self.settings.cluster:  # the tools run on the cluster's services (agent.cluster)
+            from agent.cluster.remote import remote_tools
+
+            self.tools = {tool.name: tool for tool in remote_tools(self.context)}
+        else:
+            self.tools = {tool.name: tool for tool in default_tools(self.context)}
         self.executor = Executor(self.tools, tool_defaults, listener=self._step_event, cancel=cancel)
         self.log = ExecutionLog()
         self.reply = ReplyText(emit)

@@ -1,0 +1,38 @@
+"""Beyond one machine: the tools as Ray Serve deployments.
+
+Each capability runs as a Ray Serve deployment of its own (``services``): replicas,
+CPUs and GPUs (fractions allowed), autoscaling bounds and a bounded queue, all Ray
+Serve's. The front end (router, sessions, web UI, HTTP APIs) stays one light process;
+when a cluster is configured (``POLYCHAT_CLUSTER`` / ``polychat serve --cluster``) its
+turns call the tools through deployment handles (``remote``) instead of in-process:
+the same tool names, results and artifacts; media travel as bytes.
+
+Without a cluster nothing here is imported, and neither is Ray (the ``[cluster]`` extra).
+"""
+
+SERVICES: dict[str, tuple[str, ...]] = {
+    "speech": ("transcribe_audio", "translate_speech"),
+    "vision": ("caption_image", "answer_image_question"),
+    "reader": ("read_image_text",),
+    "painter": ("generate_image",),
+    "voice": ("speak_text",),
+    "translator": ("translate_text",),
+}
+"""Each service (a deployment) and the tools it runs."""
+
+SERVICE_NAMES: dict[str, str] = {
+    "speech": "speech service",
+    "vision": "image understanding service",
+    "reader": "reading service",
+    "painter": "image service",
+    "voice": "voice service",
+    "translator": "translation service",
+}
+"""How a person hears of each service (in "the image service is busy")."""
+
+APP_PREFIX = "polychat-"  # each service is the Ray Serve application ``polychat-<service>``
+
+
+def service_of(tool: str) -> str | None:
+    """The service that runs ``tool`` (None for a tool no service runs)."""
+    return next((name for name, tools in SERVICES.items() if tool in tools), None)
