@@ -223,8 +223,9 @@ def model_weights(config: RunConfig, device: str) -> tuple[dict[str, str], dict[
     settings = config.settings_for(device=device)
     for slot in ("transcribe_audio", "caption_image", "answer_image_question", "read_image_text", "translate_text",
                  "speak_text", "speak_text_vocoder", "generate_image"):
-        if resolve(slot, settings).where == "hub cache":
-            labels[slot] = REAL_WEIGHTS
+        choice = resolve(slot, settings)
+        if choice.where == "hub cache":  # the real weights, named outright (the check runs the tiny profile)
+            models[slot], labels[slot] = choice.source, REAL_WEIGHTS
     if config.quick:
         return models, labels
     built = {

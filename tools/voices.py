@@ -167,6 +167,11 @@ def _read_archive_vector(archive: Path, voice: SpeakerVoice) -> np.ndarray:
 def _archive_voice(voice: SpeakerVoice) -> np.ndarray:
     archive = cached_xvector_archive()
     if archive is None:
+        from agent.models.weights import hub_offline_flag, hub_reachable
+
+        if not hub_offline_flag() and hub_reachable():  # a connected first run: fetch them now, with progress
+            archive = download_xvectors()
+    if archive is None:
         raise ModelUnavailableError(
             f"The SpeechT5 voices ({XVECTOR_REPO}) are not on this machine; {PULL_HINT}, "
             "or use the piper backend."

@@ -108,8 +108,11 @@ def pull_models(args: argparse.Namespace) -> int:
         return 1 if failures else 0
     for the_plan in plans:
         try:
-            with hub.terminal_bar(the_plan.title, the_plan.total) as progress:
-                weights.fetch(the_plan, progress)
+            if not the_plan.to_fetch():
+                weights.fetch(the_plan)  # nothing to download; the snapshot is named main
+            else:
+                with hub.terminal_bar(the_plan.title, the_plan.total) as progress:
+                    weights.fetch(the_plan, progress)
             print(f"{the_plan.repo}: ready.", flush=True)
         except PolychatError as e:
             print(f"{the_plan.repo}: {e}")

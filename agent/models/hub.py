@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from agent.errors import ModelUnavailableError, PolychatError, TurnCancelled
 
@@ -231,7 +232,8 @@ class RepoPlan:
     def partial_bytes(self) -> int:
         """Bytes of interrupted downloads already in the cache (a pull resumes from them)."""
         folder = repo_folder(self) / "blobs"
-        return sum(p.stat().st_size for p in folder.glob("*.part")) if folder.is_dir() else 0
+        mine = {f.sha256 for f in self.files if f.sha256}  # large files' parts are named by their SHA-256
+        return sum(p.stat().st_size for p in folder.glob("*.part") if p.stem in mine) if folder.is_dir() else 0
 
 
 def hub_error(repo: str, error: BaseException, repo_type: str = "model") -> PolychatError:
@@ -314,10 +316,15 @@ def plan(
         absent = sorted(set(only) - {f.path for f in needed})
         if absent:
             raise ModelUnavailableError(f"{repo} on {endpoint()} has no file {absent[0]}; check HF_ENDPOINT.")
-    elif layout == "diffusers":  # the pipeline's own index says which folders it loads
-        needed = diffusers_files(files, precision, pipeline_components(repo, revision, files))
     else:
-        needed = LAYOUTS[layout](files, precision)
+        if layout == "diffusers":  # the pipeline's own index says which folders it loads
+            if not any(f.path == "model_index.json" for f in files):
+                raise ModelUnavailableError(
+                    f"{repo} is not a diffusers pipeline (it has no model_index.json); choose a pipeline repo."
+                )
+            needed = diffusers_files(files, precision, pipeline_components(repo, revision, files))
+        else:
+            needed = LAYOUTS[layout](files, precision)
         if not any(f.path.endswith((".safetensors", ".bin")) for f in needed):
             raise ModelUnavailableError(
                 f"{repo} holds no PyTorch or safetensors weights polychat can load; choose another model."
@@ -420,9 +427,18 @@ def damage(path: Path, expected_size: int | None = None) -> str | None:
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__" and "data_offsets" in v]
         if 8 + header_len + max(ends, default=0) > size:
             return "it is cut short"
-    elif path.name.endswith(".bin") and "pytorch_model" in path.name and not zipfile.is_zipfile(path):
+    elif path.name.endswith(".bin") and "pytorch_model" in path.name and _starts_with(path, b"PK") \
+            and not zipfile.is_zipfile(path):  # torch's zip format; files saved before torch 1.6 are pickles
         return "it is cut short or damaged"
     return None
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def damaged_files(folder: Path) -> list[str]:
@@ -546,6 +562,8 @@ def fetch(the_plan: RepoPlan, progress: DownloadProgress | None = None) -> Path:
     if folder is None:
         raise ModelUnavailableError(f"{the_plan.repo} lists no files to download.")
     if missing:
+        if listener is not None:  # whole, whatever was counted (a blob another file or process brought)
+            listener(the_plan.title, the_plan.total, the_plan.total)
         log.info("Downloaded %s (%s).", the_plan.title, human_size(the_plan.total))
     return folder
 
@@ -565,7 +583,7 @@ def _fetch_file(the_plan: RepoPlan, item: RepoFile, tally: _Tally) -> Path:
     try:
         url = hf_hub_url(the_plan.repo, item.path, repo_type=the_plan.repo_type, revision=the_plan.revision,
                          endpoint=endpoint())
-        meta = get_hf_file_metadata(url)
+        meta = get_hf_file_metadata(url, retry_on_errors=True)
         if not meta.etag:
             raise ModelUnavailableError(f"The hub at {endpoint()} gave no ETag for {item.path} of {the_plan.repo}.")
         size = meta.size if meta.size is not None else item.size
@@ -583,8 +601,11 @@ def _fetch_file(the_plan: RepoPlan, item: RepoFile, tally: _Tally) -> Path:
                     part.unlink()
                     tally.add(-have)
                     have = 0
+                headers = build_hf_headers()
+                if urlparse(meta.location).netloc != urlparse(url).netloc:  # a CDN's signed link: no token
+                    headers.pop("authorization", None)
                 with open(part, "ab") as handle:
-                    http_get(meta.location, handle, resume_size=have, headers=build_hf_headers(),
+                    http_get(meta.location, handle, resume_size=have, headers=headers,
                              expected_size=size, tqdm_class=tally.bar_class(), displayed_filename=item.path)
                 why = damage(part, size) or ""
                 if not why and item.sha256 and sha256_of(part) != item.sha256:

@@ -115,7 +115,9 @@ def fetch(the_plan: hub.RepoPlan, progress: hub.DownloadProgress | None = None) 
     if the_plan.revision:  # files are fetched at the listed commit; name it main, as snapshot_download does
         refs = folder.parent.parent / "refs"
         refs.mkdir(parents=True, exist_ok=True)
-        (refs / "main").write_text(the_plan.revision)
+        written = refs / f"main.{os.getpid()}.tmp"
+        written.write_text(the_plan.revision)
+        os.replace(written, refs / "main")
     return folder
 
 
@@ -193,13 +195,19 @@ def pull_targets(
 
 
 def cached_folder(repo_id: str, repo_type: str = "model") -> Path | None:
-    """The local snapshot folder of a cached hub repo, or None."""
-    from huggingface_hub import snapshot_download
+    """The local snapshot folder of a cached hub repo (the commit ``refs/main`` names), or None.
 
+    Read from the cache's own layout: ``snapshot_download(local_files_only=True)`` refuses a
+    snapshot that lacks any file of the repo's saved listing, and polychat leaves most of a
+    repo on the hub on purpose.
+    """
+    folder = hub.cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
     try:
-        return Path(snapshot_download(repo_id, repo_type=repo_type, local_files_only=True, cache_dir=hub.cache_dir()))
-    except Exception:
+        commit = (folder / "refs" / "main").read_text().strip()
+    except OSError:
         return None
+    snapshot = folder / "snapshots" / commit
+    return snapshot if commit and snapshot.is_dir() else None
 
 
 def hub_folder(choice: ModelChoice, repo_id: str, settings: Settings) -> Path:
@@ -209,6 +217,8 @@ def hub_folder(choice: ModelChoice, repo_id: str, settings: Settings) -> Path:
         ModelUnavailableError: absent or damaged, and the hub cannot be reached now (one sentence).
     """
     folder = cached_folder(repo_id)
+    if folder is not None and not (folder / choice.spec.marker).exists():
+        folder = None  # a snapshot with some other files only (another tool's partial download)
     if folder is not None:
         damaged = hub.damaged_files(folder)
         if not damaged:

@@ -174,6 +174,11 @@ class LiveTurn:
 
     async def finish(self) -> None:
         """Complete the message: its final text, its pictures and recording; persist it."""
+        for label, step in list(self._downloads.items()):  # a download the turn left unfinished (stopped, failed)
+            del self._downloads[label]
+            step.end = utc_now()
+            with contextlib.suppress(Exception):
+                await step.update()
         reply = self.reply
         if reply is None:  # the turn's thread ended without a reply; keep what was shown
             await self.message.send()

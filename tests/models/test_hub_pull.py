@@ -110,6 +110,20 @@ def test_a_cut_safetensors_file_is_found_without_reading_it_all(tmp_path):
     assert hub.damage(whole, expected_size=whole.stat().st_size + 1).startswith("it has ")
 
 
+def test_old_pytorch_pickles_are_whole_and_a_cut_zip_is_not(tmp_path):
+    import torch
+
+    old = tmp_path / "pytorch_model.bin"
+    torch.save({"weight": torch.zeros(64, 64)}, old, _use_new_zipfile_serialization=False)  # before torch 1.6
+    assert hub.damage(old) is None
+    new = tmp_path / "new" / "pytorch_model.bin"
+    new.parent.mkdir()
+    torch.save({"weight": torch.zeros(64, 64)}, new)
+    assert hub.damage(new) is None
+    new.write_bytes(new.read_bytes()[:-200])
+    assert hub.damage(new) == "it is cut short or damaged"
+
+
 def test_a_pull_that_does_not_fit_on_the_disk_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     plan = hub.RepoPlan(SD, "Stable Diffusion 1.5", files=[hub.RepoFile("unet/x.safetensors", 3_438_167_536)],
@@ -220,7 +234,7 @@ def test_a_cut_connection_resumes_where_it_stopped(tmp_path):
     part = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and pulling.poll() is None:
-        parts = [p for p in (tmp_path / "hf").rglob("*.part") if p.stat().st_size >= hub.CHUNK_BYTES]
+        parts = [p for p in (tmp_path / "hf").rglob("*.part") if size_of(p) >= hub.CHUNK_BYTES]
         if parts:
             part = parts[0]
             break
@@ -244,6 +258,14 @@ def test_a_cut_connection_resumes_where_it_stopped(tmp_path):
     whole = (tmp_path / "hf" / "hub" / "models--openai--whisper-small" / "snapshots").glob("*/model.safetensors")
     assert kept + weights[0]["sent"] == next(whole).stat().st_size > kept  # only the rest came down
     assert "config.json" in done_before and "config.json" not in {r["file"] for r in again}  # whole files stay
+
+
+def size_of(path: Path) -> int:
+    """A file's size, 0 once it is gone (a finished part is renamed to its blob)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def caption_turn(env: dict[str, str], image: Path) -> subprocess.CompletedProcess:
