@@ -18,6 +18,17 @@ class ToolError(PolychatError):
     """
 
 
+class ServiceBusy(ToolError):
+    """A service of the cluster has no room for the call (its queue is full); try again shortly.
+
+    The web APIs answer it with 429 and ``Retry-After: retry_after``.
+    """
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class MediaError(ToolError):
     """An uploaded or referenced file could not be used (empty, corrupt, too big, wrong type)."""
 

@@ -33,6 +33,17 @@ SERVICE_NAMES: dict[str, str] = {
 APP_PREFIX = "polychat-"  # each service is the Ray Serve application ``polychat-<service>``
 
 
+def tool_for(name: str, context: object) -> object:
+    """The tool ``name`` bound to ``context``: on its service when a cluster is configured, else here."""
+    if getattr(context.settings, "cluster", "") and service_of(name) is not None:  # type: ignore[attr-defined]
+        from agent.cluster.remote import remote_tool
+
+        return remote_tool(name, context)
+    from tools import make_tool
+
+    return make_tool(name, context)  # type: ignore[arg-type]
+
+
 def service_of(tool: str) -> str | None:
     """The service that runs ``tool`` (None for a tool no service runs)."""
     return next((name for name, tools in SERVICES.items() if tool in tools), None)

@@ -20,21 +20,13 @@ import threading
 from typing import Any
 
 from agent.cluster import APP_PREFIX, SERVICE_NAMES, SERVICES, service_of
-from agent.errors import ConfigError, PolychatError, ToolError, TurnCancelled
+from agent.errors import ConfigError, PolychatError, ServiceBusy, ToolError, TurnCancelled
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # how often a waiting call looks at the turn's stop signal
 RETRY_AFTER_SECONDS = 5  # what a busy service suggests
 PLACEHOLDER = re.compile("\u27e6made:([0-9]+)\u27e7")
-
-
-class ServiceBusy(ToolError):
-    """A service's queue is full: the person is told to try again (HTTP: 429 with Retry-After)."""
-
-    def __init__(self, message: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class ServiceRestarting(ToolError):
@@ -111,6 +103,14 @@ def remote_tools(context: Any) -> list[Any]:
     return made
 
 
+def remote_tool(name: str, context: Any) -> Any:
+    """One tool bound to ``context``, running on its service."""
+    from tools import make_tool
+
+    connect(context.settings.cluster)
+    return _remote_class(type(make_tool(name, context)))(context=context)
+
+
 _classes: dict[type, type] = {}
 
 
@@ -152,7 +152,7 @@ def call(tool: str, context: Any, args: dict[str, Any]) -> Any:
                 ahead = _queued(e)
                 raise ServiceBusy(
                     f"The {SERVICE_NAMES[service]} is busy{f' ({ahead} ahead of you)' if ahead else ''}; "
-                    f"try again in a moment."
+                    f"try again in a moment.", RETRY_AFTER_SECONDS
                 ) from e
             if kind == "died" and attempt == 1:
                 log.warning("A %s replica died during %s (%s); retrying once.", service, tool, type(e).__name__)

@@ -40,6 +40,7 @@ from agent.errors import (
     LimitError,
     ModelUnavailableError,
     PolychatError,
+    ServiceBusy,
     StorageError,
     TurnCancelled,
 )
@@ -130,6 +131,9 @@ class OpenAIRoute(APIRoute):
             except StarletteHTTPException as e:  # FastAPI's too
                 detail = NOT_JSON if e.detail == "There was an error parsing the body" else str(e.detail)
                 return error_response(e.status_code, detail, headers=getattr(e, "headers", None))
+            except ServiceBusy as e:  # a service of the cluster has no room: the client tries again
+                return error_response(429, str(e), code="too_many_requests",
+                                      headers={"Retry-After": str(e.retry_after)})
             except (PolychatError, OSError) as e:
                 return polychat_error(e).response()
             except TurnCancelled:
@@ -391,14 +395,13 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
         request: Request, owner: str, tool_name: str, file: UploadFile, language: str | None, prompt: str | None,
         response_format: str, granularities: list[str] | None, stream: bool,
     ) -> Response:
-        from tools.transcribe import TranscribeAudioTool, TranslateSpeechTool
+        from agent.cluster import tool_for
 
-        tool_class = TranscribeAudioTool if tool_name == "transcribe_audio" else TranslateSpeechTool
         words = "word" in (granularities or [])
         session = api.one_shot(request, owner)
         audio = await api.read_upload(session, file, "audio")
         cancel = threading.Event()
-        tool = tool_class(context=api.context(session, cancel))
+        tool = tool_for(tool_name, api.context(session, cancel))
         timestamps = words or response_format in ("srt", "vtt", "verbose_json")
 
         def work() -> Any:
@@ -480,13 +483,13 @@ def build_openai_router(api: OpenAIApi) -> APIRouter:
 
     @router.post("/images/generations", response_model=shapes.ImagesResponse)
     async def images(request: Request, owner: AtTheModels, body: shapes.ImageRequest) -> dict[str, Any]:
-        from tools.imagine import GenerateImageTool
+        from agent.cluster import tool_for
 
         width, height = image_size(body.size)
         # pictures sent as base64 are the whole answer; those sent as links stay for the links
         session = api.one_shot(request, owner) if body.response_format == "b64_json" else api.new_session(owner)
         cancel = threading.Event()
-        tool = GenerateImageTool(context=api.context(session, cancel))
+        tool = tool_for("generate_image", api.context(session, cancel))
         made = []
         for index in range(body.n):
             seed = body.seed + index if body.seed is not None else None
