@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import MediaError, ModelUnavailableError, PolychatError, TurnCancelled, os_error_sentence
+from agent.errors import (
+    MediaError,
+    ModelUnavailableError,
+    PolychatError,
+    ServiceBusy,
+    TurnCancelled,
+    os_error_sentence,
+)
 from agent.router.plan import STEP_REF, Plan, Step, step_ref
 from agent.turn.events import StepFinished, StepStarted, TurnEvent
 
@@ -40,6 +47,8 @@ class StepOutcome:
         cancelled: the turn was stopped during this step.
         media_error: it failed because a file it was given cannot be used (corrupt, empty,
             too short, not the right kind): the person's file, not polychat, is at fault.
+        retry_after: it failed because its service on the cluster had no room (``ServiceBusy``):
+            the seconds after which to try again.
     """
 
     tool: str
@@ -50,6 +59,7 @@ class StepOutcome:
     result: Any = None
     cancelled: bool = False
     media_error: bool = False
+    retry_after: int | None = None
 
     @property
     def output_text(self) -> str:
@@ -165,6 +175,7 @@ def run_step(tool: Any, step: Step, args: dict[str, Any]) -> StepOutcome:
     except Exception as e:  # any tool failure becomes a sentence; the plan goes on
         outcome.error = friendly_error(step.tool, e)
         outcome.media_error = isinstance(e, MediaError)
+        outcome.retry_after = e.retry_after if isinstance(e, ServiceBusy) else None
     outcome.seconds = time.perf_counter() - started
     return outcome
 

@@ -17,7 +17,8 @@ The OpenAI-compatible routes (``/v1``, ``agent.web.openai_api``) are mounted wit
 
 Errors are ``{"detail": "<one sentence>"}``: 400 nothing sent, 404 no such session, 413 a
 message or its files over a limit (checked before any work), 422 the turn failed only
-because of an uploaded file (corrupt, empty, too short) or the text is not UTF-8, 507 the
+because of an uploaded file (corrupt, empty, too short) or the text is not UTF-8, 429 (with
+``Retry-After``) the turn failed only because a service of the cluster was full, 507 the
 disk is full, 503 the data dir cannot be written otherwise.
 
 With ``POLYCHAT_AUTH_USERS`` set, every route but health needs HTTP Basic auth with one of
@@ -183,6 +184,16 @@ def upload_failure(reply: Any) -> str | None:
     return failed[0].error if failed else None
 
 
+def busy_failure(reply: Any) -> tuple[str, int] | None:
+    """The sentence and seconds to wait of a turn that failed only because a service of the
+    cluster was full (``ServiceBusy``), else None."""
+    steps = reply.steps
+    if reply.cancelled or not steps or any(step.ok for step in steps):
+        return None
+    busy = [step for step in steps if getattr(step, "retry_after", None)]
+    return (busy[0].error, busy[0].retry_after) if busy else None
+
+
 def server_sent_event(name: str, data: dict[str, Any]) -> str:
     """One server-sent event: its name and its data as one line of JSON."""
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -264,6 +275,9 @@ def build_router(api: TurnApi) -> APIRouter:
         problem = upload_failure(reply)
         if problem:
             raise HTTPException(422, problem)
+        busy = busy_failure(reply)
+        if busy:  # nothing was done: the person tries again in a moment
+            raise HTTPException(429, busy[0], headers={"Retry-After": str(busy[1])})
         return api.turn_json(reply.to_json(), conversation.id)
 
     @router.get("/sessions/{session_id}/artifacts/{artifact_id}")

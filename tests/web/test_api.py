@@ -201,3 +201,18 @@ def test_a_recording_too_short_to_hear_is_422_with_the_sentence(tiny_settings, t
     answer = client.post("/api/turn", data={"text": ""}, files=[("files", ("blip.wav", buffer.getvalue(), "audio/wav"))])
     assert answer.status_code == 422, answer.text
     assert "too short to hold a word" in answer.json()["detail"]
+
+
+def test_a_turn_a_full_cluster_service_refused_is_429_with_retry_after(tiny_settings, tiny_manager, monkeypatch):
+    """The cluster's painter had no room: nothing was done, so the person is told to come back."""
+    from agent.errors import ServiceBusy
+    from tools.imagine import GenerateImageTool
+
+    def full(self, **args):
+        raise ServiceBusy("The image service is busy (4 ahead of you); try again in a moment.", 5)
+
+    monkeypatch.setattr(GenerateImageTool, "execute", full)
+    client = _client(tiny_settings, tiny_manager)
+    answer = client.post("/api/turn", data={"text": "draw a red kite"})
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "5"
+    assert answer.json()["detail"] == "The image service is busy (4 ahead of you); try again in a moment."
