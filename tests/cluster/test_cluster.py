@@ -32,6 +32,31 @@ RAY = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
 TURN_TIMEOUT = 300  # seconds a turn may take (models load on first use, on 2 shared cores)
 
 
+def test_the_example_config_is_a_serve_config_naming_every_service():
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    from agent.cli.cluster import read_config
+
+    example = ROOT / "cluster.example.yaml"
+    ServeDeploySchema.model_validate(yaml.safe_load(example.read_text()))  # Ray's own `serve deploy` takes it
+    apps = read_config(example)
+    assert [a["service"] for a in apps] == ["speech", "vision", "reader", "painter", "voice", "translator"]
+    painter = next(a for a in apps if a["service"] == "painter")
+    assert painter["options"]["ray_actor_options"] == {"num_cpus": 2, "num_gpus": 1}
+    assert painter["options"]["max_ongoing_requests"] == 1 and painter["options"]["max_queued_requests"] == 4
+
+
+def test_a_config_that_is_not_polychat_s_is_one_sentence(tmp_path):
+    from agent.cli.cluster import read_config
+    from agent.errors import ConfigError
+
+    wrong = tmp_path / "serve.yaml"
+    wrong.write_text("applications:\n  - name: other\n    import_path: shop.app:build\n")
+    with pytest.raises(ConfigError, match="is not a polychat service; give it import_path agent.cluster.services:build"):
+        read_config(wrong)
+
+
 def ray_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
     env.update({"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
