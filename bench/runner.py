@@ -117,6 +117,7 @@ def quiet_libraries() -> None:
 
 def run(args: argparse.Namespace, program: str = "python -m bench") -> int:
     """Run the benchmark as ``args`` say and write the report; 0 when every section ran, else 1."""
+    from bench import capacity
     from bench.defaults import render_defaults
 
     quiet_libraries()
@@ -130,10 +131,13 @@ def run(args: argparse.Namespace, program: str = "python -m bench") -> int:
         config = RunConfig(quick=args.quick, device=resolve_device(args.device), work=Path(work),
                            command=command_line(args, program))
         sections = [run_section(key, config) for key in keys]
+    machine = machine_info()
+    cpu, gpu = capacity.costs_from(sections)
     text = render_report(
-        sections, machine=machine_info(), command=config.command, quick=config.quick,
+        sections, machine=machine, command=config.command, quick=config.quick,
         seconds=time.perf_counter() - started, load_before=load_before, load_after=load_average(),
-        defaults_markdown=render_defaults(sections, config),
+        defaults_markdown=render_defaults(sections, config) + "\n\n" + capacity.render(
+            cpu, gpu, cpu_name=f"CPU node like this one ({machine.get('cores', '?')})"),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")

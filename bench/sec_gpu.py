@@ -421,6 +421,7 @@ def run(config: RunConfig) -> Section:
                        "architecture; BLIP and SpeechT5 have only eager attention there.")
     section.tables.append(every)
     found["models"] = {(r[0], r[1]): (r[4], r[5]) for r in rows}
+    found["model_seconds"] = {(r[0], r[1]): r[7] for r in rows if r[2] != TINY_RANDOM}  # for capacity on paper
 
     budget, held = budget_rows(loaded)
     resident = Table(f"Memory budget on {card}: the same models loaded again under half the memory they took",

@@ -438,3 +438,19 @@ def test_gpu_model_check_loads_every_model_through_the_manager_and_keeps_the_bud
     budget, held = sec_gpu.budget_rows(loaded)
     assert held and len(budget) == len(loaded[1])
     assert max(r[1] for r in budget) < len(budget)  # models were unloaded to stay within the budget
+
+
+def test_capacity_on_paper_is_the_stated_arithmetic_on_the_run_s_costs():
+    from bench import capacity
+
+    tools = _section(tools=[{"tool": "caption_image", "engine": "transformers · BLIP base size (3 beams, 30 tokens)",
+                             "warm": 5.0}])
+    gpu = _section(gpu={"model_seconds": {("generate_image", "diffusers"): 2.0}})
+    cpu_costs, gpu_costs = capacity.costs_from([tools, gpu])
+    assert cpu_costs == {"vision": 5.0} and gpu_costs == {"painter": 2.0}
+    rows = {r[0]: r for r in capacity.plan_rows(cpu_costs)}
+    # 0.5 × 60 s / (5 s × 20% of turns) = 30 people per replica: 4 replicas for 100, 34 for 1,000
+    assert rows["vision"][3] == pytest.approx(30.0) and rows["vision"][4:] == [4, 34]
+    assert rows["painter"][1] is None
+    text = capacity.render(cpu_costs, gpu_costs, cpu_name="CPU node")
+    assert "| vision | 5.00 | 20% | 30 | 4 | 34 |" in text and "| painter | 2.00 | 10% | 150 | 1 | 7 |" in text
