@@ -34,6 +34,8 @@ from agent.cluster import SERVICES
 
 log = logging.getLogger(__name__)
 
+CAPTION_BATCH = 8  # pictures captioned in one call at most
+CAPTION_BATCH_WAIT_SECONDS = 0.01  # how long a caption waits for others to share its batch
 ID = re.compile(r"\b(?:image|audio)-[1-9][0-9]*\b")
 PLACEHOLDER = "\u27e6made:{}\u27e7"  # an artifact the call made, by its place in the result's list
 
@@ -71,13 +73,19 @@ class ToolService:
         self.service = service
         self.manager = ModelManager(self.settings)
         self.work = Path(tempfile.mkdtemp(prefix=f"polychat-{service}-"))
-        self.ongoing = 0
+        self.ongoing = 0  # calls running now
+        self.stopped = 0  # calls stopped by their caller before they finished
+        self.batches: list[int] = []  # sizes of the latest caption batches
 
     async def run(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Run one tool call; yield its progress, text pieces and sentences, then its result.
 
         Cancelling the request (the caller stopped the turn) stops the tool at its next check.
         """
+        if self._batched_caption(request):
+            async for item in self._caption(request):
+                yield item
+            return
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         cancel = threading.Event()
@@ -99,10 +107,55 @@ class ToolService:
             cancel.set()
             self.ongoing -= 1
 
+    # -- captions of callers that arrive together, in one batch ---------------------------
+    def _batched_caption(self, request: dict[str, Any]) -> bool:
+        """A plain caption of one image with the replica's own model: it can share a batch."""
+        args = request.get("args", {})
+        inputs = request.get("inputs", [])
+        return (self.service == "vision" and request.get("tool") == "caption_image"
+                and not (args.get("prefix") or "").strip() and not request.get("overrides")
+                and len(inputs) == 1 and inputs[0]["id"] == args.get("image") and inputs[0]["kind"] == "image")
+
+    async def _caption(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        from agent import media
+        from agent.errors import PolychatError
+        from tools.caption import DESCRIBING, caption_result
+
+        image = request["inputs"][0]
+        self.ongoing += 1
+        try:
+            yield {"type": "progress", "label": DESCRIBING, "done": 0, "total": 1}
+            try:  # the checks an upload gets and the tool's own decoding, before the picture joins a batch
+                media.check_upload(image["data"], settings=self.settings, expected_kind="image")
+                picture = media.load_image(image["data"], max_pixels=self.settings.max_image_pixels)
+                caption = await self._captions(picture)
+            except PolychatError as e:
+                yield {"type": "error", "class": type(e).__name__, "error": str(e)}
+                return
+            yield {"type": "progress", "label": DESCRIBING, "done": 1, "total": 1}
+            result = caption_result(image["id"], caption)
+            yield {"type": "result", "text": result.text, "data": result.data, "artifacts": []}
+        finally:
+            self.ongoing -= 1
+
+    @serve.batch(max_batch_size=CAPTION_BATCH, batch_wait_timeout_s=CAPTION_BATCH_WAIT_SECONDS)
+    async def _captions(self, pictures: list[Any]) -> list[str]:
+        """Captions of the pictures of callers that arrived within a few milliseconds, in one call."""
+        self.batches.append(len(pictures))
+        del self.batches[:-100]
+        return await asyncio.to_thread(self._caption_pictures, pictures)
+
+    def _caption_pictures(self, pictures: list[Any]) -> list[str]:
+        from tools.caption import captions
+
+        with self.manager.use("caption_image") as bundle:
+            return captions(bundle, pictures)
+
     def stats(self) -> dict[str, Any]:
         """Where this replica runs and what it holds (``polychat cluster status``)."""
         return {
             "service": self.service, "host": socket.gethostname(), "pid": os.getpid(), "ongoing": self.ongoing,
+        "stopped": self.stopped, "batches": list(self.batches[-20:]),
             "models": [f"{m.family} on {m.key[2]}" for m in self.manager.loaded()],
         }
 
@@ -154,6 +207,7 @@ class ToolService:
                 "artifacts": [{"kind": a.kind, "data": a.path.read_bytes(), "name": a.name} for a in result.artifacts],
             })
         except TurnCancelled:
+            self.stopped += 1
             put({"type": "cancelled"})
         except PolychatError as e:
             put({"type": "error", "class": type(e).__name__, "error": str(e)})

@@ -219,3 +219,40 @@ def replica_pids(address: str, service: str) -> set[int]:
     row = next(r for r in status(address) if r["service"] == service)
     assert row["where"], row
     return {w["pid"] for w in row["where"]}
+
+
+def test_diffusion_steps_come_back_and_a_client_that_leaves_stops_the_remote_call(cluster, servers):
+    _, spread = servers
+    steps, done = [], None
+    with httpx.Client(timeout=TURN_TIMEOUT) as client:
+        with client.stream("POST", spread.url + "/api/turn",
+                           data={"text": "draw a lighthouse at night", "stream": "true"}) as answer:
+            assert answer.status_code == 200
+            for line in answer.iter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line.removeprefix("data: "))
+                    if event["type"] == "step.progress" and event["tool"] == "generate_image":
+                        steps.append((event["done"], event["total"]))
+                    elif event["type"] == "done":
+                        done = event
+    assert len(steps) >= 2 and [d for d, _ in steps] == sorted(d for d, _ in steps) and steps[-1][0] == steps[-1][1]
+    assert done is not None and [a["kind"] for a in done["artifacts"]] == ["image"]
+
+    def painter() -> dict:
+        return next(r for r in status(cluster) if r["service"] == "painter")["where"][0]
+
+    stopped_before = painter()["stopped"]
+    asking = subprocess.Popen([sys.executable, "-c", (
+        "import httpx, sys; httpx.post(sys.argv[1] + '/v1/images/generations', timeout=600, json={"
+        "'prompt': 'a lighthouse at night', 'size': '512x512', 'steps': 100, 'response_format': 'b64_json'})"),
+        spread.url])
+    deadline = time.monotonic() + 120
+    while painter()["ongoing"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    asking.kill()  # the client goes away while the painter paints
+    asking.wait(30)
+    deadline = time.monotonic() + 120
+    while painter()["stopped"] == stopped_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after = painter()
+    assert after["stopped"] == stopped_before + 1 and after["ongoing"] == 0

@@ -228,6 +228,13 @@ def test_a_cut_connection_resumes_where_it_stopped(tmp_path):
     (tmp_path / "hub").mkdir()
     (tmp_path / "data").mkdir()
     standin.start("--rate", "100000")  # 100 kB/s: the 950 kB weights take seconds
+    try:
+        resume_after_a_cut(standin, tmp_path)
+    finally:
+        standin.kill()
+
+
+def resume_after_a_cut(standin: StandIn, tmp_path: Path) -> None:
     env = hub_env(tmp_path, standin.url, POLYCHAT_TRANSCRIBE_AUDIO_BACKEND="transformers")
     pulling = subprocess.Popen([sys.executable, "-m", "agent.cli", "models", "pull", "transcribe_audio"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

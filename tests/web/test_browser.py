@@ -422,7 +422,9 @@ def test_voice_going_on_after_a_pause_is_one_question_answered_once(new_page, se
     page.wait_for_timeout(1_000)  # let a withdrawn answer's clean-up land (a step, not an assertion)
     turns = json.loads((thread / "history.json").read_text())["turns"]
     assert len(turns) == 1, turns  # the answer begun at the pause left no turn
-    assert "morning" in turns[0]["user_text"].lower() and "friends" in turns[0]["user_text"].lower()
+    heard = turns[0]["user_text"].lower()
+    # both halves in one question ("morning" before the pause; Whisper base on a loaded CPU has heard "mourning")
+    assert re.search(r"mo\w*rning", heard) and "friends" in heard, heard
     kept = json.loads((thread / "artifacts.json").read_text())["artifacts"]
     assert sorted(a["id"] for a in kept) == sorted(turns[0]["attachments"] + turns[0]["artifacts"]), kept
     assert assistant_messages(page).count() == 1
