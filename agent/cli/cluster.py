@@ -114,7 +114,7 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     print(f"{'SERVICE':<12} {'STATUS':<14} {'REPLICAS':>8}  WHERE (host pid: ongoing calls; models loaded)")
     for row in rows:
-        where = "; ".join(f"{w['host']} {w['pid']}: {w['ongoing']} ongoing"
+        where = "; ".join(f"{w['host']} {w['pid']}: {'?' if w['ongoing'] is None else w['ongoing']} ongoing"
                           + (f" ({', '.join(w['models'])})" if w["models"] else "") for w in row["where"])
         print(f"{row['service']:<12} {row['status']:<14} {row['replicas']:>8}  {where}")
     return 0

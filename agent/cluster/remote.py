@@ -282,6 +282,24 @@ def _queued(error: BaseException) -> int | None:
     return int(found.group(1)) if found else None
 
 
+STATS_TIMEOUT_SECONDS = 3  # a replica busy to its limit cannot answer; Ray's records stand in
+
+
+def _replica_actors(service: str) -> list[dict[str, Any]]:
+    """Where a service's replicas run, from Ray's own actor records (when they are too busy to say)."""
+    try:
+        from ray.util.state import list_actors, list_nodes
+
+        nodes = {n.node_id: n.node_ip for n in list_nodes()}
+        actors = list_actors(filters=[("class_name", "=", f"ServeReplica:{APP_PREFIX}{service}:{service}"),
+                                      ("state", "=", "ALIVE")])
+    except Exception as e:  # noqa: BLE001 - an older Ray, or the state API unreachable
+        log.debug("No actor records for %s: %s", service, e)
+        return []
+    return [{"service": service, "host": nodes.get(a.node_id, a.node_id), "pid": a.pid, "ongoing": None,
+             "stopped": None, "batches": [], "models": ["(busy: no answer)"]} for a in actors]
+
+
 def status() -> list[dict[str, Any]]:
     """Each service's deployment: status, replicas (and where they run, what they hold)."""
     from ray import serve
@@ -295,16 +313,18 @@ def status() -> list[dict[str, Any]]:
             continue
         deployment = app.deployments.get(service)
         replicas = sum(deployment.replica_states.values()) if deployment is not None else 0
-        where = []
+        where: list[dict[str, Any]] = []
         try:
             for _ in range(max(1, replicas) * 3):  # the router spreads calls; ask until each replica answered
-                stats = handle(service).stats.remote().result(timeout_s=10)
+                stats = handle(service).stats.remote().result(timeout_s=STATS_TIMEOUT_SECONDS)
                 if stats["pid"] not in {w["pid"] for w in where}:
                     where.append(stats)
                 if len(where) >= replicas:
                     break
-        except Exception as e:  # noqa: BLE001 - a replica starting: its status says so
+        except Exception as e:  # noqa: BLE001 - busy to its limit, or starting: Ray's own records say where
             log.debug("No stats from %s: %s", service, e)
+        if len(where) < replicas:
+            where += [w for w in _replica_actors(service) if w["pid"] not in {x["pid"] for x in where}]
         rows.append({"service": service, "status": str(app.status.value if hasattr(app.status, "value") else
                                                         app.status),
                      "replicas": replicas, "where": where})
