@@ -181,9 +181,13 @@ def test_a_full_painter_says_busy_and_finishes_what_it_accepted(servers):
     def one(seed: int) -> None:
         with httpx.Client(timeout=TURN_TIMEOUT) as client:
             answers.append(client.post(spread.url + "/v1/images/generations", json={
-                "prompt": "a lighthouse at night", "size": "256x256", "steps": 30, "seed": seed,
+                "prompt": "a lighthouse at night", "size": "512x512" if seed < 99 else "256x256",
+                "steps": 100 if seed < 99 else 4, "seed": seed,
                 "response_format": "b64_json"}))
 
+    one(99)  # the front end's router knows the painter and its room (a cold router lets a first burst wait)
+    assert answers.pop().status_code == 200
+    # each picture keeps the painter busy for seconds (512×512, 100 steps): the six overlap
     crowd = [threading.Thread(target=one, args=(seed,)) for seed in range(6)]
     for thread in crowd:
         thread.start()
