@@ -55,6 +55,12 @@ def connect(address: str) -> None:
                 "POLYCHAT_CLUSTER is set but Ray is not installed; install it with pip install 'polychat[cluster]', "
                 "or unset POLYCHAT_CLUSTER to run the tools in this process."
             ) from e
+        unreachable = _unreachable(address)
+        if unreachable:
+            raise ConfigError(
+                f"The Ray cluster at {address} cannot be reached ({unreachable}); start it with 'ray start --head', "
+                f"fix POLYCHAT_CLUSTER (or --cluster), or unset it to run the tools in this process."
+            )
         try:
             if not ray.is_initialized():
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
@@ -68,6 +74,24 @@ def connect(address: str) -> None:
                 f"fix POLYCHAT_CLUSTER (or --cluster), or unset it to run the tools in this process."
             ) from e
         _connected = address
+
+
+CONNECT_TIMEOUT_SECONDS = 3.0  # Ray itself waits minutes for a head that is not there
+
+
+def _unreachable(address: str) -> str:
+    """Why nothing answers at ``HOST:PORT`` (or ``ray://HOST:PORT``) within seconds; "" when it answers."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return ""  # "auto", or a form Ray reads itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+            return ""
+    except OSError as e:
+        return e.strerror or type(e).__name__
 
 
 def handle(service: str) -> Any:

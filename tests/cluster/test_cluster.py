@@ -57,6 +57,26 @@ def test_a_config_that_is_not_polychat_s_is_one_sentence(tmp_path):
         read_config(wrong)
 
 
+def test_a_cluster_that_is_not_there_is_one_sentence_at_once(tmp_path):
+    from cli_helpers import cli_env
+
+    port = free_port()
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "api", "--cluster", f"127.0.0.1:{port}", "--port",
+                             str(free_port())], env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"polychat: The Ray cluster at 127.0.0.1:{port} cannot be reached (Connection refused); start it with "
+        f"'ray start --head', fix POLYCHAT_CLUSTER (or --cluster), or unset it to run the tools in this process.")
+
+
+def test_without_a_cluster_ray_is_not_imported(tmp_path):
+    code = ("import sys; from agent.turn.assistant import Assistant; from agent.web import api, openai_api; "
+            "from agent.cli import serve, cluster; import tools.caption; print('ray' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], env=ray_env(tmp_path), capture_output=True, text=True,
+                           timeout=120)
+    assert shown.stdout.strip() == "False", shown.stderr
+
+
 def ray_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYCHAT_")}
     env.update({"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
