@@ -19,14 +19,13 @@ import re
 import threading
 from typing import Any
 
-from agent.cluster import APP_PREFIX, SERVICE_NAMES, SERVICES, service_of
+from agent.cluster import APP_PREFIX, ID, MADE_PATTERN, SERVICE_NAMES, SERVICES, service_of, swap_ids
 from agent.errors import ConfigError, PolychatError, ServiceBusy, ToolError, TurnCancelled
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # how often a waiting call looks at the turn's stop signal
 RETRY_AFTER_SECONDS = 5  # what a busy service suggests
-PLACEHOLDER = re.compile("\u27e6made:([0-9]+)\u27e7")
 
 
 class ServiceRestarting(ToolError):
@@ -191,8 +190,6 @@ def call(tool: str, context: Any, args: dict[str, Any]) -> Any:
 
 def _request(tool: str, context: Any, args: dict[str, Any]) -> dict[str, Any]:
     """The call as the service reads it: arguments, and the bytes of each artifact they name."""
-    from agent.cluster.services import ID
-
     inputs, seen = [], set()
     for value in args.values():
         for found in ID.findall(value) if isinstance(value, str) else []:
@@ -278,16 +275,11 @@ def _result(item: dict[str, Any], context: Any, tool: str) -> Any:
         for made in item["artifacts"]
     ]
 
-    def home(value: Any) -> Any:
-        if isinstance(value, str):
-            return PLACEHOLDER.sub(lambda m: artifacts[int(m.group(1))].id, value)
-        if isinstance(value, dict):
-            return {k: home(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return type(value)(home(v) for v in value)
-        return value
+    def home(found: str) -> str:
+        return artifacts[int(MADE_PATTERN.fullmatch(found).group(1))].id  # type: ignore[union-attr]
 
-    return ToolResult(text=home(item["text"]), artifacts=artifacts, data=home(item["data"]))
+    return ToolResult(text=swap_ids(item["text"], home, MADE_PATTERN), artifacts=artifacts,
+                      data=swap_ids(item["data"], home, MADE_PATTERN))
 
 
 def _failure(error: BaseException) -> str:

@@ -19,7 +19,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -30,27 +29,12 @@ from typing import Any
 
 from ray import serve
 
-from agent.cluster import SERVICES
+from agent.cluster import MADE, SERVICES, swap_ids
 
 log = logging.getLogger(__name__)
 
 CAPTION_BATCH = 8  # pictures captioned in one call at most
 CAPTION_BATCH_WAIT_SECONDS = 0.01  # how long a caption waits for others to share its batch
-ID = re.compile(r"\b(?:image|audio)-[1-9][0-9]*\b")
-PLACEHOLDER = "\u27e6made:{}\u27e7"  # an artifact the call made, by its place in the result's list
-
-
-def swap_ids(value: Any, swap: Callable[[str], str]) -> Any:
-    """``value`` with each artifact id in its strings swapped (dicts and lists walked)."""
-    if isinstance(value, str):
-        return ID.sub(lambda m: swap(m.group(0)), value)
-    if isinstance(value, dict):
-        return {k: swap_ids(v, swap) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(swap_ids(v, swap) for v in value)
-    return value
-
-
 class ToolService:
     """One service's replica: the tools of ``SERVICES[service]`` and their models.
 
@@ -197,7 +181,7 @@ class ToolService:
 
             def swap(found: str) -> str:
                 if found in made:
-                    return PLACEHOLDER.format(made[found])
+                    return MADE.format(made[found])
                 return back.get(found, found)
 
             put({

@@ -631,5 +631,10 @@ def _fetch_file(the_plan: RepoPlan, item: RepoFile, tally: _Tally) -> Path:
 
 
 def repo_folder(the_plan: RepoPlan) -> Path:
-    """The repo's folder in the Hugging Face cache (``models--owner--name``)."""
-    return cache_dir() / f"{the_plan.repo_type}s--{the_plan.repo.replace('/', '--')}"
+    """The plan's repo's folder in the Hugging Face cache (``models--owner--name``)."""
+    return cache_folder(the_plan.repo, the_plan.repo_type)
+
+
+def cache_folder(repo: str, repo_type: str = "model") -> Path:
+    """A repo's folder in the Hugging Face cache (``models--owner--name``, ``datasets--owner--name``)."""
+    return cache_dir() / f"{repo_type}s--{repo.replace('/', '--')}"

@@ -201,7 +201,7 @@ def cached_folder(repo_id: str, repo_type: str = "model") -> Path | None:
     snapshot that lacks any file of the repo's saved listing, and polychat leaves most of a
     repo on the hub on purpose.
     """
-    folder = hub.cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    folder = hub.cache_folder(repo_id, repo_type)
     try:
         commit = (folder / "refs" / "main").read_text().strip()
     except OSError:
